@@ -14,7 +14,10 @@ import sympy
 from scipy.linalg import expm
 from sympy.physics.wigner import clebsch_gordan as sympy_cg
 
-from equitens.so3 import clebsch_gordan as cg_module
+import importlib
+
+# The package re-exports the function under the module's name, so import the module explicitly.
+cg_module = importlib.import_module("equitens.so3.clebsch_gordan")
 from equitens.so3.clebsch_gordan import (
     _su2_clebsch_gordan_exact,
     clebsch_gordan,
