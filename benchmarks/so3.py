@@ -5,8 +5,7 @@
 * spherical harmonics, ``lmax`` in {2, 4, 6, 8, 12} ({2, 4, 8} with ``--quick``), 100 000 float32
   vectors, normalize=True, "component": forward, forward + backward, double backward;
 * Wigner-D matrices, ``l`` in {2, 4, 6, 8} ({2, 4, 8} with ``--quick``), 10 000 float32 rotations:
-  from Euler angles and from rotation matrices, forward and forward + backward (skipped with a note
-  while ``equitens.so3.wigner`` is not available).
+  from Euler angles and from rotation matrices, forward and forward + backward.
 
 Each equitens result is checked against e3nn-jax on a few inputs before it is timed. The table
 gives median times, compile times and ``speedup`` = e3nn-jax time / equitens time; the JSON file
@@ -84,11 +83,8 @@ def bench_spherical_harmonics(
 
 def bench_wigner(records: list[dict[str, Any]], ls: list[int], batch: int, repeats: int, warmup: int) -> None:
     """Wigner-D matrices of ``batch`` random rotations, from angles and from matrices."""
-    try:
-        from equitens.so3 import wigner
-    except ImportError as error:
-        print(f"  note: Wigner-D skipped, equitens.so3.wigner is not importable yet ({error})")
-        return
+    from equitens.so3 import wigner
+
     k1, k2, k3 = jax.random.split(jax.random.PRNGKey(1), 3)
     alpha = jax.random.uniform(k1, (batch,), jnp.float32, 0, 2 * np.pi)
     beta = jnp.arccos(jax.random.uniform(k2, (batch,), jnp.float32, -1, 1))
