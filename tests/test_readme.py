@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import re
+import subprocess
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -19,7 +20,13 @@ def test_ci_runs_the_readme_test_command():
     command = "pip install -e '.[test]' && pytest"
     assert f"    {command}\n" in README
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "test_command" in ci and "pip install -e .\\[test\\]. && pytest" in ci
+    extract = next(line for line in ci.splitlines() if line.startswith("test_command="))
+    found = subprocess.run(
+        ["bash", "-c", f'{extract}\nprintf "%s" "$test_command"'],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    assert found == command
+    assert 'bash -c "$test_command"' in ci
 
 
 def test_top_level_reexports_the_so3_core():
