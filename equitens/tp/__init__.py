@@ -1,0 +1,17 @@
+"""Tensor products: one static spec, pure kernels per method, e3nn-jax-compatible functions."""
+
+from equitens.tp import cg as _cg  # noqa: F401  (registers the "cg" method)
+from equitens.tp.functional import elementwise_tensor_product, tensor_product
+from equitens.tp.registry import available_methods, register_method, tensor_product_kernel
+from equitens.tp.spec import CHANNEL_MODES, Path, TensorProductSpec
+
+__all__ = [
+    "CHANNEL_MODES",
+    "Path",
+    "TensorProductSpec",
+    "available_methods",
+    "elementwise_tensor_product",
+    "register_method",
+    "tensor_product",
+    "tensor_product_kernel",
+]
