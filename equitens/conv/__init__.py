@@ -1,0 +1,18 @@
+"""Edge convolutions of message passing, one interface for every tensor-product family."""
+
+from equitens.conv import cg as _cg  # noqa: F401  (registers the "cg" method)
+from equitens.conv.cg import sh_irreps
+from equitens.conv.interface import (
+    EdgeConvolution,
+    available_conv_methods,
+    edge_convolution,
+    register_conv_method,
+)
+
+__all__ = [
+    "EdgeConvolution",
+    "available_conv_methods",
+    "edge_convolution",
+    "register_conv_method",
+    "sh_irreps",
+]

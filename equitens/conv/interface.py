@@ -1,0 +1,144 @@
+"""One interface for the edge convolutions of message passing, whatever the tensor-product family.
+
+A message is ``conv(x_sender, edge_vectors, weights)``: the tensor product of the sender's
+features with the spherical harmonics of the edge, weighted per edge (by a radial network).
+:func:`edge_convolution` builds it for a ``method`` (``"cg"``, and the families that register
+themselves with :func:`register_conv_method`); a model switches family by that one argument.
+Each method documents its weight shape (``weight_numel`` per edge) and which paths it covers
+(``description``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from equitens.so3.irreps import Irreps
+
+__all__ = [
+    "EdgeConvolution",
+    "available_conv_methods",
+    "edge_convolution",
+    "register_conv_method",
+]
+
+_BUILDERS: dict[str, Callable] = {}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EdgeConvolution:
+    """A built edge convolution: ``conv(x, edge_vectors, weights, key=None) -> messages``.
+
+    Attributes:
+        irreps_in: irreps of the sender features ``x`` (e3nn's mul_ir layout).
+        irreps_out: irreps of the messages.
+        lmax: highest degree of the edge's spherical harmonics.
+        method: the family that evaluates it.
+        weight_numel: per-edge weights the method needs (the radial network's output size).
+        description: which paths the method covers and how its weights are laid out.
+        apply: ``apply(x, edge_vectors, weights, key) -> messages`` on 2-d arrays.
+    """
+
+    irreps_in: Irreps
+    irreps_out: Irreps
+    lmax: int
+    method: str
+    weight_numel: int
+    description: str
+    apply: Callable = dataclasses.field(repr=False)
+
+    def __call__(self, x, edge_vectors, weights, *, key: jax.Array | None = None) -> jax.Array:
+        """Messages of shape ``(E, irreps_out.dim)``.
+
+        Args:
+            x: sender features, ``(E, irreps_in.dim)``.
+            edge_vectors: ``(E, 3)``, receiver-to-sender or sender-to-receiver as the model
+                defines it (any length; zero-length padding edges give finite values and
+                gradients).
+            weights: per-edge weights, ``(E, weight_numel)``.
+            key: optional PRNG key (methods with a random roll angle use it; others ignore it).
+        """
+        x, edge_vectors, weights = (jnp.asarray(a) for a in (x, edge_vectors, weights))
+        expected = (
+            ("x", x, self.irreps_in.dim, f"irreps_in {self.irreps_in}"),
+            ("edge_vectors", edge_vectors, 3, "Cartesian (x, y, z)"),
+            ("weights", weights, self.weight_numel, f"weight_numel of method {self.method!r}"),
+        )
+        for name, array, size, why in expected:
+            if array.ndim != 2 or array.shape[1] != size:
+                raise ValueError(
+                    f"{name} must have shape (num_edges, {size}) ({why}), got {tuple(array.shape)}"
+                )
+        if not (x.shape[0] == edge_vectors.shape[0] == weights.shape[0]):
+            raise ValueError(
+                f"x, edge_vectors and weights need the same number of edges, got "
+                f"{x.shape[0]}, {edge_vectors.shape[0]} and {weights.shape[0]}"
+            )
+        return self.apply(x, edge_vectors, weights, key)
+
+
+def register_conv_method(name: str, builder: Callable) -> None:
+    """Register an edge-convolution family.
+
+    Args:
+        name: the ``method`` string.
+        builder: ``builder(irreps_in, irreps_out, lmax, **options) -> EdgeConvolution``; it
+            raises a ``ValueError`` for what it cannot build.
+
+    Example:
+        >>> "cg" in available_conv_methods()
+        True
+    """
+    _BUILDERS[name] = builder
+
+
+def available_conv_methods() -> tuple[str, ...]:
+    """The registered edge-convolution methods, sorted.
+
+    Example:
+        >>> "cg" in available_conv_methods()
+        True
+    """
+    return tuple(sorted(_BUILDERS))
+
+
+@functools.cache
+def _build(method: str, irreps_in: Irreps, irreps_out: Irreps, lmax: int, options: tuple):
+    return _BUILDERS[method](irreps_in, irreps_out, lmax, **dict(options))
+
+
+def edge_convolution(irreps_in, irreps_out, lmax: int, *, method: str = "cg", **options) -> EdgeConvolution:
+    """Build (cached) the edge convolution ``x (x) Y(edge)`` of a family.
+
+    Args:
+        irreps_in: irreps of the sender features.
+        irreps_out: requested irreps of the messages (see each method for what it can reach).
+        lmax: highest degree of the edge's spherical harmonics.
+        method: the family, one of :func:`available_conv_methods`.
+        **options: method-specific options (hashable values).
+
+    Returns:
+        The :class:`EdgeConvolution`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> conv = edge_convolution("4x0e + 4x1o", "4x0e + 4x1o + 4x1e", lmax=2)
+        >>> conv.weight_numel
+        24
+        >>> x, vectors = jnp.ones((5, 16)), jnp.ones((5, 3))
+        >>> conv(x, vectors, jnp.ones((5, conv.weight_numel))).shape
+        (5, 28)
+    """
+    if method not in _BUILDERS:
+        raise ValueError(
+            f"unknown edge-convolution method {method!r}; available methods: "
+            f"{', '.join(repr(m) for m in available_conv_methods())}"
+        )
+    if not isinstance(lmax, int) or lmax < 0:
+        raise ValueError(f"lmax must be a non-negative int, got {lmax!r}")
+    key = tuple(sorted(options.items()))
+    return _build(method, Irreps(irreps_in), Irreps(irreps_out), lmax, key)
