@@ -1,0 +1,37 @@
+"""The examples of docs/guide/data.md run and print what the page says they print."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pathlib
+import re
+
+PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "guide" / "data.md"
+
+
+def _blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", PAGE.read_text(), flags=re.S)
+
+
+def _expected_output(block: str) -> list[str]:
+    """The ``# ...`` comment lines that directly follow a ``print(...)`` line."""
+    lines = block.splitlines()
+    return [
+        line[2:]
+        for previous, line in zip(lines, lines[1:])
+        if previous.startswith("print(") and line.startswith("# ")
+    ]
+
+
+def test_the_page_has_checked_examples():
+    assert _blocks() and sum(len(_expected_output(b)) for b in _blocks()) >= 1
+
+
+def test_examples_run_and_print_what_the_page_says():
+    namespace: dict = {}
+    for index, block in enumerate(_blocks()):
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            exec(compile(block, f"{PAGE.name}, block {index}", "exec"), namespace)
+        assert buffer.getvalue().splitlines() == _expected_output(block), f"block {index}"
