@@ -1,6 +1,7 @@
 """Edge convolutions of message passing, one interface for every tensor-product family."""
 
 from equitens.conv import cg as _cg  # noqa: F401  (registers the "cg" method)
+from equitens.conv import gaunt_grid as _gaunt_grid  # noqa: F401  (registers "gaunt_grid")
 from equitens.conv.cg import sh_irreps
 from equitens.conv.interface import (
     EdgeConvolution,

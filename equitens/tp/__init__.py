@@ -1,6 +1,7 @@
 """Tensor products: one static spec, pure kernels per method, e3nn-jax-compatible functions."""
 
 from equitens.tp import cg as _cg  # noqa: F401  (registers the "cg" method)
+from equitens.tp import gaunt as _gaunt  # noqa: F401  (registers gaunt_grid, gaunt_fourier, vector_gaunt)
 from equitens.tp.functional import elementwise_tensor_product, tensor_product
 from equitens.tp.registry import available_methods, register_method, tensor_product_kernel
 from equitens.tp.spec import CHANNEL_MODES, Path, TensorProductSpec

@@ -36,8 +36,8 @@ def available_methods() -> tuple[str, ...]:
         The names, sorted.
 
     Example:
-        >>> available_methods()
-        ('cg',)
+        >>> "cg" in available_methods()
+        True
     """
     return tuple(sorted(_FACTORIES))
 
