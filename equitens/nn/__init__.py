@@ -12,6 +12,12 @@ The pure functions (:func:`linear`, :func:`gate`, :func:`apply_tensor_product`) 
 from equitens.nn import linen, nnx
 from equitens.nn.gate import gate
 from equitens.nn.linear import LinearSpec, linear
+from equitens.nn.radial import RadialMLP, bessel_basis, polynomial_envelope, radial_embedding
+from equitens.nn.symmetric_contraction import (
+    SymmetricContraction,
+    SymmetricContractionSpec,
+    symmetric_contraction,
+)
 from equitens.nn.tensor_product import (
     apply_tensor_product,
     as_irreps_array,
@@ -21,6 +27,13 @@ from equitens.nn.tensor_product import (
 
 __all__ = [
     "LinearSpec",
+    "RadialMLP",
+    "SymmetricContraction",
+    "SymmetricContractionSpec",
+    "bessel_basis",
+    "polynomial_envelope",
+    "radial_embedding",
+    "symmetric_contraction",
     "apply_tensor_product",
     "as_irreps_array",
     "channelwise_spec",

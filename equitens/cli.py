@@ -1,0 +1,207 @@
+"""The ``equitens`` command line: ``train``, ``evaluate``, ``md``, ``datagen``, ``bench``.
+
+::
+
+    equitens train [--config run.yaml] [key=value ...]   # default: MACE on the embedded dataset
+    equitens evaluate --checkpoint runs/NAME --data test.xyz
+    equitens md --checkpoint runs/NAME --structure start.xyz --steps 1000 --temperature 300 \\
+        --ensemble langevin --out traj.xyz
+    equitens datagen --kind molecule --out ethanol.xyz ...   # see equitens datagen --help
+    equitens bench ...                                      # python -m benchmarks.tp (repository)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``equitens`` command.
+
+    Returns:
+        An ``argparse.ArgumentParser`` with one sub-parser per command.
+
+    Example:
+        >>> args = build_parser().parse_args(["train", "training.epochs=2"])
+        >>> args.command, args.overrides
+        ('train', ['training.epochs=2'])
+    """
+    parser = argparse.ArgumentParser(
+        prog="equitens", description="E(3)-equivariant interatomic potentials in JAX."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "train",
+        help="train a potential (no arguments: MACE on the embedded dataset)",
+        description="Train a potential. Options come from equitens/train/default.yaml, then "
+        "--config, then key=value overrides with dotted keys (e.g. training.epochs=5 "
+        "model.conv_method=cg data.train_file=train.xyz).",
+    )
+    p.add_argument("--config", help="YAML file with a (partial) configuration")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="configuration overrides")
+
+    p = sub.add_parser("evaluate", help="errors of a checkpoint on an extxyz file")
+    p.add_argument("--checkpoint", required=True, help="run folder or .ckpt file")
+    p.add_argument("--data", required=True, help="extxyz file with reference energies/forces")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--energy-key", default=None)
+    p.add_argument("--forces-key", default=None)
+    p.add_argument("--stress-key", default=None)
+    p.add_argument("--out", default=None, help="write the errors to this JSON file")
+
+    p = sub.add_parser("md", help="molecular dynamics with a trained potential (ASE)")
+    p.add_argument("--checkpoint", required=True, help="run folder or .ckpt file")
+    p.add_argument("--structure", required=True, help="starting structure (any ASE format)")
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--temperature", type=float, default=300.0, help="K (initial velocities, "
+                   "and the Langevin thermostat)")
+    p.add_argument("--ensemble", choices=("langevin", "nve"), default="langevin")
+    p.add_argument("--timestep", type=float, default=0.5, help="fs")
+    p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs")
+    p.add_argument("--interval", type=int, default=10, help="write a frame every N steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="trajectory file (extxyz)")
+
+    sub.add_parser("datagen", help="generate training data (see: equitens datagen --help)",
+                   add_help=False)
+    sub.add_parser("bench", help="tensor-product microbenchmarks (python -m benchmarks.tp)",
+                   add_help=False)
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from equitens.train import load_config, train
+
+    config = load_config(args.config, args.overrides)
+    results = train(config)
+    print(f"run folder: {results['run_dir']}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from equitens.train.evaluate import evaluate_checkpoint, format_errors
+
+    errors = evaluate_checkpoint(
+        args.checkpoint,
+        args.data,
+        batch_size=args.batch_size,
+        energy_key=args.energy_key,
+        forces_key=args.forces_key,
+        stress_key=args.stress_key,
+    )
+    print(format_errors(errors, f"errors on {args.data} ({errors['n_configs']} configurations):"))
+    if args.out:
+        pathlib.Path(args.out).write_text(json.dumps(errors, indent=2) + "\n")
+    return 0
+
+
+def _md(args: argparse.Namespace) -> int:
+    import ase.io
+    import numpy as np
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import Stationary
+
+    try:
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # ASE < 3.26
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+
+    from equitens.calculator import EquitensCalculator
+
+    if args.steps < 0 or args.interval < 1 or args.timestep <= 0:
+        raise ValueError("--steps must be >= 0, --interval >= 1 and --timestep > 0")
+    atoms = ase.io.read(args.structure)
+    if not np.all(np.isfinite(atoms.positions)):
+        raise ValueError(f"the structure {args.structure!r} has non-finite positions")
+    atoms.calc = EquitensCalculator.from_checkpoint(args.checkpoint)
+    rng = np.random.default_rng(args.seed)
+    thermalize_momenta(atoms, temperature_K=args.temperature, rng=rng)
+    Stationary(atoms)
+    if args.ensemble == "langevin":
+        dyn = Langevin(atoms, args.timestep * units.fs, temperature_K=args.temperature,
+                       friction=args.friction / units.fs, rng=rng)
+    else:
+        dyn = VelocityVerlet(atoms, args.timestep * units.fs)
+    out = pathlib.Path(args.out)
+    if out.exists():
+        out.unlink()
+    start = atoms.get_total_energy()
+
+    def write_frame() -> None:
+        ase.io.write(out, atoms, format="extxyz", append=True)
+
+    dyn.attach(write_frame, interval=args.interval)  # also called before the first step
+    dyn.run(args.steps)
+    end = atoms.get_total_energy()
+    print(
+        f"{args.steps} {args.ensemble} steps of {args.timestep} fs: total energy {start:.4f} -> "
+        f"{end:.4f} eV, temperature {atoms.get_temperature():.1f} K; trajectory: {out}"
+    )
+    return 0
+
+
+def _datagen(argv: Sequence[str]) -> int:
+    from equitens.data.datagen import main as datagen_main
+
+    return int(datagen_main(list(argv)) or 0)
+
+
+def _bench(argv: Sequence[str]) -> int:
+    try:
+        import benchmarks.tp  # noqa: F401 - only to check that it is reachable
+    except ImportError:
+        print("equitens bench runs benchmarks/tp.py, which is part of the repository, not of "
+              "the installed package: run it from a checkout of equitens", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, "-m", "benchmarks.tp", *argv])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``equitens`` command line; returns the exit status.
+
+    Args:
+        argv: the arguments (``sys.argv[1:]`` when None).
+
+    Returns:
+        0 on success, 2 for a usage or input error (the message is printed to stderr).
+
+    Example:
+        >>> main(["train", "optimizer.lr=0.1"])  # the error message goes to stderr
+        2
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "datagen":
+        return _datagen(argv[1:])
+    if argv and argv[0] == "bench":
+        return _bench(argv[1:])
+    args = build_parser().parse_args(argv)
+    commands = {"train": _train, "evaluate": _evaluate, "md": _md}
+    from equitens.train.loop import TrainingDivergedError
+
+    try:
+        return commands[args.command](args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"equitens: error: {error}", file=sys.stderr)
+        return 2
+    except TrainingDivergedError as error:
+        print(f"equitens: training diverged: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        hint = (" (continue a training run with: equitens train name=<run name> resume=true)"
+                if args.command == "train" else "")
+        print(f"equitens: interrupted{hint}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Pieces shared by the potentials: irreps bookkeeping, edge features, message passing, energies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import jraph
+
+from equitens.conv import edge_convolution
+from equitens.models.graph import edge_mask, edge_vectors, graph_mask, node_graph_index
+from equitens.nn.radial import RadialMLP, radial_embedding
+from equitens.so3.irreps import Irrep, Irreps
+
+__all__ = [
+    "MessagePassing",
+    "edge_features",
+    "graph_energy",
+    "hidden_irreps",
+    "reachable_irreps",
+]
+
+
+def hidden_irreps(channels: int, lmax: int, both_parities: bool = False) -> Irreps:
+    """``C x 0e + C x 1o + C x 2e + ...`` up to ``lmax`` (with ``both_parities``, also ``1e, 2o, ...``).
+
+    Example:
+        >>> hidden_irreps(4, 2)
+        4x0e+4x1o+4x2e
+        >>> hidden_irreps(4, 1, both_parities=True)
+        4x0e+4x1o+4x1e
+    """
+    out = []
+    for l in range(lmax + 1):
+        natural = 1 if l % 2 == 0 else -1
+        out.append((channels, Irrep(l, natural)))
+        if both_parities and l > 0:
+            out.append((channels, Irrep(l, -natural)))
+    return Irreps(out)
+
+
+def reachable_irreps(irreps: Irreps, lmax_sh: int, lmax_out: int, channels: int) -> Irreps:
+    """The irreps ``x (x) Y_{0..lmax_sh}`` reaches up to degree ``lmax_out``, ``channels`` each, sorted.
+
+    Example:
+        >>> reachable_irreps(Irreps("2x0e"), 2, 2, 2)
+        2x0e+2x1o+2x2e
+    """
+    found = set()
+    for _, ir1 in irreps:
+        for l2 in range(lmax_sh + 1):
+            ir2 = Irrep(l2, (-1) ** l2)
+            for l3 in range(abs(ir1.l - l2), min(ir1.l + l2, lmax_out) + 1):
+                found.add(Irrep(l3, ir1.p * ir2.p))
+    ordered = sorted(found, key=lambda ir: (ir.l, -ir.p * (-1) ** ir.l))
+    return Irreps([(channels, ir) for ir in ordered])
+
+
+def edge_features(graph: jraph.GraphsTuple, cutoff: float, num_basis: int, p: int):
+    """Edge vectors, their padding mask and radial embedding (zero on padding edges).
+
+    Args:
+        graph: a batch.
+        cutoff: the cutoff radius.
+        num_basis: number of Bessel functions.
+        p: degree of the polynomial envelope.
+
+    Returns:
+        ``(vectors (E, 3), mask (E,), embedding (E, num_basis))``.
+
+    Example:
+        >>> import numpy as np, jraph
+        >>> g = jraph.GraphsTuple(nodes={"positions": np.array([[0.0, 0, 0], [1.0, 0, 0]])},
+        ...     edges={}, globals={}, senders=np.array([0, 0]), receivers=np.array([1, 0]),
+        ...     n_node=np.array([2]), n_edge=np.array([2]))
+        >>> vectors, mask, emb = edge_features(g, 5.0, 4, 5)
+        >>> mask.tolist(), emb.shape, float(abs(emb[1]).sum())
+        ([1.0, 0.0], (2, 4), 0.0)
+    """
+    vectors = edge_vectors(graph)
+    mask = edge_mask(vectors)
+    r2 = jnp.sum(vectors * vectors, axis=-1)
+    r = jnp.sqrt(jnp.where(mask > 0, r2, 1.0))  # safe at zero length: no NaN gradient
+    return vectors, mask, radial_embedding(r, cutoff, num_basis, p) * mask[:, None]
+
+
+class MessagePassing(nn.Module):
+    """``sum_{edges j->i} conv(h_j, r_ij, R(|r_ij|)) / avg_num_neighbors``: the equivariant message.
+
+    Attributes:
+        irreps_in: irreps of the node features.
+        irreps_out: irreps of the messages (each reachable, multiplicity of the input).
+        lmax: degree of the edge's spherical harmonics.
+        conv_method: the edge-convolution family (``"cg"``, ``"so2"``, ...).
+        radial_mlp: hidden sizes of the radial network.
+        avg_num_neighbors: the normalisation of the sum.
+        param_dtype: dtype of the weights.
+    """
+
+    irreps_in: Any
+    irreps_out: Any
+    lmax: int
+    conv_method: str = "cg"
+    radial_mlp: Sequence[int] = (64, 64, 64)
+    avg_num_neighbors: float = 1.0
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, h, senders, receivers, vectors, mask, embedding) -> jax.Array:
+        """Messages summed into the receivers, ``(N, irreps_out.dim)``."""
+        conv = edge_convolution(Irreps(self.irreps_in), Irreps(self.irreps_out), self.lmax, method=self.conv_method)
+        weights = RadialMLP(tuple(self.radial_mlp), conv.weight_numel, self.param_dtype, name="radial")(embedding)
+        weights = weights * mask[:, None]  # padding edges: exactly zero messages
+        messages = conv(h[senders], vectors.astype(h.dtype), weights.astype(h.dtype))
+        summed = jax.ops.segment_sum(messages, receivers, num_segments=h.shape[0])
+        return summed / self.avg_num_neighbors
+
+
+def graph_energy(
+    graph: jraph.GraphsTuple,
+    node_energy: jax.Array,
+    atomic_energies: Sequence[float],
+    scale: Sequence[float],
+    shift: Sequence[float],
+) -> jax.Array:
+    """Per-graph energy ``sum_nodes E0[z] + scale[z] * e + shift[z]``, zero for padding graphs.
+
+    Args:
+        graph: the batch (for species, node counts and the padding mask).
+        node_energy: ``(N,)`` the network's output per node.
+        atomic_energies: ``E0`` per species.
+        scale: per-species scale.
+        shift: per-species shift.
+
+    Returns:
+        ``(G,)`` energies.
+
+    Example:
+        >>> import numpy as np, jax.numpy as jnp, jraph
+        >>> g = jraph.GraphsTuple(nodes={"positions": np.zeros((3, 3)), "species": np.array([0, 1, 0])},
+        ...     edges={}, globals={"weight": np.array([1.0, 0.0])}, senders=None, receivers=None,
+        ...     n_node=np.array([2, 1]), n_edge=np.array([0, 0]))
+        >>> graph_energy(g, jnp.ones(3), [-1.0, -2.0], [2.0, 2.0], [0.5, 0.5]).tolist()
+        [2.0, 0.0]
+    """
+    species = jnp.asarray(graph.nodes["species"])
+    dtype = node_energy.dtype
+    e0 = jnp.asarray(atomic_energies, dtype)[species]
+    scale = jnp.asarray(scale, dtype)[species]
+    shift = jnp.asarray(shift, dtype)[species]
+    per_node = e0 + scale * node_energy + shift
+    num_graphs = jnp.shape(graph.n_node)[0]
+    energies = jax.ops.segment_sum(per_node, node_graph_index(graph), num_segments=num_graphs)
+    return energies * graph_mask(graph, dtype)

@@ -1,0 +1,113 @@
+"""What a model reads from a batch: graph indices, edge vectors, padding masks.
+
+The batch format is the one of :mod:`equitens.data` (a ``jraph.GraphsTuple`` padded with
+``jraph.pad_with_graphs``): ``nodes["positions"]`` ``(N, 3)``, ``nodes["species"]`` ``(N,)``,
+``edges["unit_shifts"]`` ``(E, 3)``, ``globals["cell"]`` ``(G, 3, 3)`` and ``globals["weight"]``
+``(G,)``, 0 for padding graphs.
+
+Two conventions make padding exact:
+
+- an edge of zero length carries no message (:func:`edge_mask`). Padding edges join a padding
+  node to itself with no periodic shift; a real edge never has zero length (two atoms never
+  coincide, and an atom meets its own periodic image at a nonzero lattice vector);
+- a graph whose ``globals["weight"]`` is 0 gets zero energy (:func:`graph_mask`); graphs
+  without a ``"weight"`` global are all real. This holds for padded and unpadded graphs alike
+  (``jraph.get_graph_padding_mask`` would treat the last graph of an unpadded batch as padding).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import jraph
+
+__all__ = ["edge_graph_index", "edge_mask", "edge_vectors", "graph_mask", "node_graph_index"]
+
+
+def _repeat_index(counts: jax.Array, total: int) -> jax.Array:
+    counts = jnp.asarray(counts)
+    return jnp.repeat(jnp.arange(counts.shape[0]), counts, total_repeat_length=total)
+
+
+def node_graph_index(graph: jraph.GraphsTuple) -> jax.Array:
+    """The graph of each node, ``(N,)`` int.
+
+    Example:
+        >>> import numpy as np, jraph
+        >>> g = jraph.GraphsTuple(nodes={"positions": np.zeros((3, 3))}, edges={}, globals={},
+        ...     senders=np.zeros(0, int), receivers=np.zeros(0, int),
+        ...     n_node=np.array([1, 2]), n_edge=np.array([0, 0]))
+        >>> node_graph_index(g).tolist()
+        [0, 1, 1]
+    """
+    return _repeat_index(graph.n_node, graph.nodes["positions"].shape[0])
+
+
+def edge_graph_index(graph: jraph.GraphsTuple) -> jax.Array:
+    """The graph of each edge, ``(E,)`` int.
+
+    Example:
+        >>> import numpy as np, jraph
+        >>> g = jraph.GraphsTuple(nodes={}, edges={}, globals={}, senders=np.zeros(3, int),
+        ...     receivers=np.zeros(3, int), n_node=np.array([1, 1]), n_edge=np.array([2, 1]))
+        >>> edge_graph_index(g).tolist()
+        [0, 0, 1]
+    """
+    return _repeat_index(graph.n_edge, graph.senders.shape[0])
+
+
+def edge_vectors(graph: jraph.GraphsTuple) -> jax.Array:
+    """``positions[receivers] - positions[senders] + unit_shifts @ cell[graph of the edge]``.
+
+    Args:
+        graph: a batch (see the module docstring); ``edges["unit_shifts"]`` and
+            ``globals["cell"]`` may be absent for non-periodic graphs.
+
+    Returns:
+        ``(E, 3)`` edge vectors in the dtype of the positions.
+
+    Example:
+        >>> import numpy as np, jraph
+        >>> g = jraph.GraphsTuple(nodes={"positions": np.array([[0.0, 0, 0], [1.0, 0, 0]])},
+        ...     edges={"unit_shifts": np.array([[0.0, 0, 0], [1.0, 0, 0]])},
+        ...     globals={"cell": 3.0 * np.eye(3)[None]}, senders=np.array([0, 1]),
+        ...     receivers=np.array([1, 0]), n_node=np.array([2]), n_edge=np.array([2]))
+        >>> edge_vectors(g).tolist()
+        [[1.0, 0.0, 0.0], [2.0, 0.0, 0.0]]
+    """
+    positions = jnp.asarray(graph.nodes["positions"])
+    vectors = positions[graph.receivers] - positions[graph.senders]
+    edges = graph.edges if isinstance(graph.edges, dict) else {}
+    globals_ = graph.globals if isinstance(graph.globals, dict) else {}
+    if "unit_shifts" in edges and "cell" in globals_:
+        cell = jnp.asarray(globals_["cell"]).astype(positions.dtype)[edge_graph_index(graph)]
+        shifts = jnp.asarray(edges["unit_shifts"]).astype(positions.dtype)
+        vectors = vectors + jnp.einsum("ei,eij->ej", shifts, cell)
+    return vectors
+
+
+def edge_mask(vectors: jax.Array) -> jax.Array:
+    """1 for edges of nonzero length, 0 for zero-length (padding) edges; ``(E,)`` in their dtype.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> edge_mask(jnp.array([[1.0, 0, 0], [0.0, 0, 0]])).tolist()
+        [1.0, 0.0]
+    """
+    return (jnp.sum(vectors * vectors, axis=-1) > 0).astype(vectors.dtype)
+
+
+def graph_mask(graph: jraph.GraphsTuple, dtype=jnp.float32) -> jax.Array:
+    """1 for real graphs, 0 for padding graphs (``globals["weight"] == 0``); ``(G,)``.
+
+    Example:
+        >>> import numpy as np, jraph
+        >>> g = jraph.GraphsTuple(nodes={}, edges={}, globals={"weight": np.array([1.0, 0.0])},
+        ...     senders=None, receivers=None, n_node=np.array([2, 1]), n_edge=np.array([0, 0]))
+        >>> graph_mask(g).tolist()
+        [1.0, 0.0]
+    """
+    globals_ = graph.globals if isinstance(graph.globals, dict) else {}
+    if "weight" not in globals_:
+        return jnp.ones(jnp.shape(graph.n_node)[0], dtype)
+    return (jnp.asarray(globals_["weight"]) != 0).astype(dtype)

@@ -1,0 +1,198 @@
+"""Optimiser pieces: optax AMSGrad/Adam with warm-up, cosine or plateau schedule, clipping, EMA.
+
+- :func:`make_optimizer` chains global-norm clipping, Adam or AMSGrad, optional decoupled weight
+  decay and the learning-rate schedule of :func:`learning_rate_schedule` (linear warm-up, then
+  constant or cosine decay).
+- The plateau schedule is a factor on top of that, changed once per epoch from the validation
+  loss by :func:`plateau_update`; the train step multiplies the optimiser's updates by it (exact:
+  the updates are linear in the learning rate). Keeping it outside the optax state makes it a
+  small piece of checkpointed state.
+- :func:`ema_update` keeps an exponential moving average of the parameters, used for
+  validation, test and the saved model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import jax
+import jax.numpy as jnp
+import optax
+
+__all__ = [
+    "PlateauState",
+    "ema_update",
+    "learning_rate_schedule",
+    "make_optimizer",
+    "plateau_update",
+]
+
+
+def learning_rate_schedule(optimizer_config: Mapping, total_steps: int) -> optax.Schedule:
+    """Linear warm-up from 0 to ``learning_rate``, then constant or cosine decay.
+
+    Args:
+        optimizer_config: the ``optimizer`` section (``learning_rate``, ``warmup_steps``,
+            ``schedule``, ``min_lr_factor``).
+        total_steps: the number of optimisation steps of the whole run (cosine decays to
+            ``learning_rate * min_lr_factor`` at that step).
+
+    Returns:
+        A function from the step count to the learning rate. ``"plateau"`` gives the
+        warm-up and a constant rate here; :func:`plateau_update` reduces it.
+
+    Example:
+        >>> config = {"learning_rate": 0.01, "warmup_steps": 10, "schedule": "cosine",
+        ...           "min_lr_factor": 0.1}
+        >>> schedule = learning_rate_schedule(config, total_steps=110)
+        >>> [round(float(schedule(s)), 6) for s in (0, 5, 10, 110)]
+        [0.0, 0.005, 0.01, 0.001]
+    """
+    lr = float(optimizer_config["learning_rate"])
+    warmup = int(optimizer_config["warmup_steps"])
+    if optimizer_config["schedule"] == "cosine":
+        decay_steps = max(int(total_steps) - warmup, 1)
+        after = optax.cosine_decay_schedule(
+            lr, decay_steps, alpha=optimizer_config["min_lr_factor"]
+        )
+    else:
+        after = optax.constant_schedule(lr)
+    if warmup == 0:
+        return after
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), after], [warmup])
+
+
+def make_optimizer(optimizer_config: Mapping, total_steps: int) -> optax.GradientTransformation:
+    """The optax optimiser of a training configuration.
+
+    Args:
+        optimizer_config: the ``optimizer`` section (``name`` "adam" or "amsgrad", ``beta1``,
+            ``beta2``, ``eps``, ``weight_decay``, ``clip_norm`` (None disables) and the schedule
+            keys of :func:`learning_rate_schedule`).
+        total_steps: optimisation steps of the whole run.
+
+    Returns:
+        An ``optax.GradientTransformation``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> config = {"name": "amsgrad", "learning_rate": 0.1, "beta1": 0.9, "beta2": 0.999,
+        ...           "eps": 1e-8, "weight_decay": 0.0, "clip_norm": 1.0, "warmup_steps": 0,
+        ...           "schedule": "constant", "min_lr_factor": 0.01}
+        >>> opt = make_optimizer(config, total_steps=10)
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = opt.update({"w": jnp.array([3.0, -4.0])}, opt.init(params), params)
+        >>> [round(float(u), 4) for u in updates["w"]]
+        [-0.1, 0.1]
+    """
+    parts = []
+    if optimizer_config["clip_norm"] is not None:
+        parts.append(optax.clip_by_global_norm(float(optimizer_config["clip_norm"])))
+    kwargs = {
+        "b1": float(optimizer_config["beta1"]),
+        "b2": float(optimizer_config["beta2"]),
+        "eps": float(optimizer_config["eps"]),
+    }
+    if optimizer_config["name"] == "amsgrad":
+        parts.append(optax.scale_by_amsgrad(**kwargs))
+    elif optimizer_config["name"] == "adam":
+        parts.append(optax.scale_by_adam(**kwargs))
+    else:
+        raise ValueError(
+            f"optimizer.name must be 'adam' or 'amsgrad', got {optimizer_config['name']!r}"
+        )
+    if optimizer_config["weight_decay"]:
+        parts.append(optax.add_decayed_weights(float(optimizer_config["weight_decay"])))
+    schedule = learning_rate_schedule(optimizer_config, total_steps)
+    parts.append(optax.scale_by_learning_rate(schedule))
+    return optax.chain(*parts)
+
+
+@dataclass(frozen=True)
+class PlateauState:
+    """State of the reduce-on-plateau factor (changed once per epoch).
+
+    Attributes:
+        factor: the current multiplier of the learning rate (starts at 1).
+        best: the best validation loss seen so far.
+        bad_epochs: epochs since the last improvement.
+
+    Example:
+        >>> PlateauState()
+        PlateauState(factor=1.0, best=inf, bad_epochs=0)
+    """
+
+    factor: float = 1.0
+    best: float = math.inf
+    bad_epochs: int = 0
+
+
+def plateau_update(
+    state: PlateauState,
+    value: float,
+    *,
+    patience: int,
+    reduce_factor: float,
+    min_factor: float,
+    threshold: float = 1e-4,
+) -> PlateauState:
+    """Reduce the learning-rate factor when the validation loss stops improving.
+
+    An improvement is ``value < best * (1 - threshold)``. After more than ``patience`` epochs
+    without one, the factor is multiplied by ``reduce_factor`` (not below ``min_factor``) and
+    the count restarts.
+
+    Args:
+        state: the current state.
+        value: this epoch's validation loss.
+        patience: epochs without improvement tolerated.
+        reduce_factor: multiplier applied on a plateau (below 1).
+        min_factor: the lowest factor.
+        threshold: relative improvement that counts.
+
+    Returns:
+        The new state.
+
+    Example:
+        >>> s = PlateauState()
+        >>> for loss in (1.0, 1.0, 1.0):
+        ...     s = plateau_update(s, loss, patience=1, reduce_factor=0.5, min_factor=0.1)
+        >>> s
+        PlateauState(factor=0.5, best=1.0, bad_epochs=0)
+    """
+    if value < state.best * (1 - threshold) or math.isinf(state.best):
+        return replace(state, best=float(value), bad_epochs=0)
+    bad = state.bad_epochs + 1
+    if bad > patience:
+        return PlateauState(max(state.factor * reduce_factor, min_factor), state.best, 0)
+    return replace(state, bad_epochs=bad)
+
+
+def ema_update(ema_params, params, decay: float, step: jax.Array):
+    """One step of the exponential moving average of the parameters.
+
+    The decay is ramped up as ``min(decay, (1 + step) / (10 + step))`` so early averages are
+    not dominated by the initial parameters.
+
+    Args:
+        ema_params: the current average (a pytree like ``params``).
+        params: the new parameters.
+        decay: the target decay (e.g. 0.99).
+        step: the number of updates done so far (0 for the first).
+
+    Returns:
+        The new average.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> ema = ema_update({"w": jnp.array(0.0)}, {"w": jnp.array(1.0)}, 0.99, jnp.array(0))
+        >>> round(float(ema["w"]), 4)
+        0.9
+    """
+    step = jnp.asarray(step)
+    d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+    return jax.tree_util.tree_map(
+        lambda e, p: (d * e + (1 - d) * p).astype(p.dtype), ema_params, params
+    )

@@ -1,0 +1,149 @@
+"""The MACE product basis: equivariance, degrees, spanning the invariants, algorithms, gradients."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+from scipy.spatial.transform import Rotation
+
+from equitens.nn.symmetric_contraction import SymmetricContraction, SymmetricContractionSpec, symmetric_contraction
+from equitens.so3 import D_from_matrix
+
+IRREPS_A = "3x0e + 3x1o + 3x2e"
+IRREPS_OUT = "3x0e + 3x1o + 3x1e + 3x2e"
+
+
+def _inputs(spec, n=6, num_species=2, seed=0):
+    k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+    x = jax.random.normal(k1, (n, spec.irreps_in.dim), jnp.float64)
+    w = jax.random.normal(k2, (num_species, spec.weight_numel), jnp.float64)
+    species = jnp.arange(n) % num_species
+    return x, w, species
+
+
+@pytest.mark.parametrize("algorithm", ["blocked", "dense", "kernel"])
+def test_equivariant_under_rotations_and_inversion(algorithm):
+    spec = SymmetricContractionSpec.create(IRREPS_A, IRREPS_OUT, 3)
+    x, w, species = _inputs(spec)
+    apply = jax.jit(lambda x: symmetric_contraction(spec, w, x, species, algorithm))
+    out = apply(x)
+    assert float(jnp.abs(out).max()) > 1e-2
+    rotation = Rotation.random(random_state=1).as_matrix()
+    for q in (rotation, -np.eye(3), -rotation):
+        d_in, d_out = np.asarray(D_from_matrix(IRREPS_A, q)), np.asarray(D_from_matrix(IRREPS_OUT, q))
+        rotated = apply(x @ d_in.T)
+        np.testing.assert_allclose(rotated, out @ d_out.T, atol=1e-10)
+
+
+def test_the_three_algorithms_agree():
+    spec = SymmetricContractionSpec.create(IRREPS_A, IRREPS_OUT, 3)
+    x, w, species = _inputs(spec, seed=3)
+    reference = symmetric_contraction(spec, w, x, species, "kernel")  # the registry's CG kernels
+    for algorithm in ("blocked", "dense"):
+        np.testing.assert_allclose(symmetric_contraction(spec, w, x, species, algorithm), reference, atol=1e-12)
+
+
+def test_each_degree_is_a_homogeneous_polynomial():
+    """Weights of degree-nu polynomials only: B(t x) = t^nu B(x)."""
+    spec = SymmetricContractionSpec.create(IRREPS_A, IRREPS_OUT, 3)
+    x, w, species = _inputs(spec)
+    channels = spec.num_channels
+    for nu in (1, 2, 3):
+        mask = np.concatenate([np.repeat([d == nu for d, _ in feeding], channels) for feeding in spec.blocks])
+        assert mask.any()
+        w_nu = w * mask
+        out = symmetric_contraction(spec, w_nu, x, species)
+        scaled = symmetric_contraction(spec, w_nu, 1.7 * x, species)
+        np.testing.assert_allclose(scaled, 1.7**nu * out, rtol=1e-11, atol=1e-12)
+
+
+def _invariant_features(spec, x, degree):
+    """Every degree-`degree` scalar polynomial block for one channel, one weight at a time."""
+    (feeding,) = spec.blocks
+    columns = []
+    for k, (d, _) in enumerate(feeding):
+        if d != degree:
+            continue
+        w = np.zeros((1, spec.weight_numel))
+        w[0, k] = 1.0
+        columns.append(np.asarray(symmetric_contraction(spec, w, x, jnp.zeros(x.shape[0], int)))[:, 0])
+    return np.stack(columns, axis=1)
+
+
+def test_spans_all_invariant_polynomials():
+    """Degree 1, 2, 3 invariants of a (0e + 1o + 2e) channel: 1, 3 and 5 independent ones.
+
+    Degree 2: a0^2, |a1|^2, |a2|^2; degree 3: a0^3, a0 |a1|^2, a0 |a2|^2, a1 a2 a1, (a2 a2 a2)_0
+    (a1^3 and a1 a2 a2 are odd, a0 a1 a2 has no scalar). The rank over random samples must be
+    exactly these counts: fewer would be a missing polynomial, more an impossible one.
+    """
+    spec = SymmetricContractionSpec.create("1x0e + 1x1o + 1x2e", "1x0e", 3)
+    x = jax.random.normal(jax.random.PRNGKey(0), (40, 9), jnp.float64)
+    for degree, expected in ((1, 1), (2, 3), (3, 5)):
+        features = _invariant_features(spec, x, degree)
+        singular = np.linalg.svd(features, compute_uv=False)
+        rank = int(np.sum(singular > 1e-9 * singular[0]))
+        assert rank == expected, (degree, rank, features.shape)
+
+
+def test_per_species_weights_select_rows():
+    spec = SymmetricContractionSpec.create(IRREPS_A, "3x0e + 3x1o", 2)
+    x, w, species = _inputs(spec, num_species=3)
+    out = symmetric_contraction(spec, w, x, species)
+    for s in range(3):
+        rows = np.nonzero(np.asarray(species) == s)[0]
+        alone = symmetric_contraction(spec, w[s : s + 1], x[rows], jnp.zeros(len(rows), int))
+        np.testing.assert_allclose(out[rows], alone, rtol=1e-13)
+
+
+def test_scalar_example_is_a_polynomial():
+    spec = SymmetricContractionSpec.create("1x0e", "1x0e", 3)
+    w = jnp.array([[0.5, -1.0, 2.0]])
+    x = jnp.array([[1.5], [-0.3]])
+    expected = 0.5 * x - x**2 + 2.0 * x**3
+    np.testing.assert_allclose(symmetric_contraction(spec, w, x, jnp.zeros(2, int)), expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("algorithm", ["blocked", pytest.param("dense", marks=pytest.mark.slow)])
+def test_gradients_first_and_second_order(algorithm):
+    """Own algorithms (the kernel one is the registry's kernel, tested with the tp tests)."""
+    spec = SymmetricContractionSpec.create("2x0e + 2x1o + 2x2e", "2x0e + 2x1o", 3)
+    x, w, species = _inputs(spec, n=2)
+    f = jax.jit(lambda x, w: symmetric_contraction(spec, w, x, species, algorithm))
+    check_grads(f, (x, w), order=2, modes=["rev"], atol=1e-6, rtol=1e-6)
+
+
+def test_flax_module_initialisation():
+    layer = SymmetricContraction(IRREPS_A, "3x0e", 3, num_species=4, param_dtype=jnp.float64)
+    x = jnp.ones((2, 27))
+    params = layer.init(jax.random.PRNGKey(0), x, jnp.array([0, 3]))
+    spec = SymmetricContractionSpec.create(IRREPS_A, "3x0e", 3)
+    assert params["params"]["w"].shape == (4, spec.weight_numel)
+    assert "correlation=3" in repr(spec)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("2x0e + 3x1o", "2x0e", 2), "same nonzero multiplicity"),
+        (("2x0e", "2x1o", 3), "2x1o is not reachable"),
+        (("2x0e", "2x0e", 0), "correlation must be an int >= 1"),
+        (("2x0e + 2x1o", "2x0e + 2x0e", 2), "must not repeat an irrep"),
+    ],
+)
+def test_bad_specs_are_clear_errors(args, message):
+    with pytest.raises(ValueError, match=message):
+        SymmetricContractionSpec.create(*args)
+
+
+def test_bad_shapes_are_clear_errors():
+    spec = SymmetricContractionSpec.create("2x0e", "2x0e", 2)
+    with pytest.raises(ValueError, match=r"x must have shape \(num_nodes, 2\)"):
+        symmetric_contraction(spec, jnp.ones((1, spec.weight_numel)), jnp.ones((3, 4)), jnp.zeros(3, int))
+    with pytest.raises(ValueError, match="weights must have shape"):
+        symmetric_contraction(spec, jnp.ones(spec.weight_numel), jnp.ones((3, 2)), jnp.zeros(3, int))
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        symmetric_contraction(spec, jnp.ones((1, spec.weight_numel)), jnp.ones((3, 2)), jnp.zeros(3, int), "x")

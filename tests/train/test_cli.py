@@ -1,0 +1,122 @@
+"""The equitens command line, end to end on a tiny dataset with a tiny MACE (real modules)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from equitens.cli import build_parser, main
+
+data = pytest.importorskip("equitens.data")
+pytest.importorskip("equitens.models")
+
+TINY_MODEL = [
+    "model.num_channels=4", "model.lmax=1", "model.num_interactions=1", "model.radial_mlp=[8]",
+    "model.num_radial_basis=4",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_xyz(tmp_path_factory):
+    import ase.io
+
+    frames = ase.io.read(data.default_dataset_path("molecule"), index=":11")  # 3 isolated + 8
+    path = tmp_path_factory.mktemp("data") / "tiny.xyz"
+    ase.io.write(path, frames, format="extxyz")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_xyz):
+    out = tmp_path_factory.mktemp("runs")
+    status = main([
+        "train", f"data.train_file={tiny_xyz}", f"output_dir={out}", "name=tiny",
+        "training.epochs=1", "training.progress=false", "data.batch_size=2",
+        "data.eval_batch_size=2", "data.valid_fraction=0.25", "data.test_fraction=0.25",
+        *TINY_MODEL,
+    ])
+    assert status == 0
+    return out / "tiny"
+
+
+def test_train_writes_a_complete_run(trained_run):
+    for name in ("config.yaml", "metrics.csv", "learning_curve.png", "test_metrics.json",
+                 "checkpoints/best.ckpt", "checkpoints/latest.ckpt"):
+        assert (trained_run / name).is_file(), name
+    results = json.loads((trained_run / "test_metrics.json").read_text())
+    assert np.isfinite(results["test"]["forces_mae"])
+    assert results["epochs"] == 1
+
+
+def test_evaluate_reproduces_the_test_errors_format(trained_run, tiny_xyz, capsys, tmp_path):
+    out = tmp_path / "errors.json"
+    assert main(["evaluate", "--checkpoint", str(trained_run), "--data", str(tiny_xyz),
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "forces (meV/A)" in printed and "energy/atom (meV)" in printed
+    errors = json.loads(out.read_text())
+    assert errors["n_configs"] == 11 and np.isfinite(errors["forces_mae"])
+
+
+def test_evaluate_rejects_an_unknown_element(trained_run, tmp_path, capsys):
+    import ase
+
+    path = tmp_path / "fe.xyz"
+    atoms = ase.Atoms("Fe2", positions=[[0, 0, 0], [0, 0, 2.0]])
+    atoms.info["energy"] = -1.0
+    atoms.arrays["forces"] = np.zeros((2, 3))
+    import ase.io
+
+    ase.io.write(path, atoms, format="extxyz")
+    assert main(["evaluate", "--checkpoint", str(trained_run), "--data", str(path)]) == 2
+    assert "Fe" in capsys.readouterr().err
+
+
+def test_evaluate_reports_a_corrupted_checkpoint(trained_run, tmp_path, capsys, tiny_xyz):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes((trained_run / "checkpoints" / "best.ckpt").read_bytes()[:-5])
+    assert main(["evaluate", "--checkpoint", str(bad), "--data", str(tiny_xyz)]) == 2
+    assert "is corrupted" in capsys.readouterr().err
+
+
+def test_md_writes_a_trajectory(trained_run, tiny_xyz, tmp_path):
+    pytest.importorskip("equitens.calculator")
+    import ase.io
+
+    out = tmp_path / "traj.xyz"
+    assert main(["md", "--checkpoint", str(trained_run), "--structure", f"{tiny_xyz}@-1",
+                 "--steps", "4", "--temperature", "300", "--ensemble", "nve", "--interval", "2",
+                 "--out", str(out)]) == 0
+    frames = ase.io.read(out, index=":")
+    assert len(frames) == 3  # the start and every 2 steps
+    assert all(np.all(np.isfinite(f.positions)) for f in frames)
+
+
+def test_bad_arguments(capsys):
+    assert main(["train", "training.epochs=0"]) == 2
+    assert "training.epochs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["md", "--checkpoint", "x"])  # missing required options
+
+
+def test_datagen_is_delegated(tmp_path, capsys):
+    out = tmp_path / "cu.xyz"
+    assert main(["datagen", "--kind", "metal", "--frames", "1", "--supercell", "1", "1", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    assert out.is_file()
+
+
+@pytest.mark.slow
+def test_default_training_finishes_within_ten_minutes(tmp_path):
+    """`equitens train` with the default configuration (5 minutes on an idle 2-core CPU)."""
+    import time
+
+    start = time.perf_counter()
+    assert main(["train", f"output_dir={tmp_path}", "name=default",
+                 "training.progress=false"]) == 0
+    assert time.perf_counter() - start < 600
+    results = json.loads((tmp_path / "default" / "test_metrics.json").read_text())
+    assert results["test"]["forces_mae"] < 0.05  # eV/A
+    assert results["test"]["energy_per_atom_mae"] < 0.005  # eV/atom
