@@ -50,7 +50,7 @@ class EquitensCalculator(Calculator):
         dtype: float dtype of the inputs (default: the dtype of the parameters).
         **kwargs: passed to ``ase.calculators.calculator.Calculator``.
 
-    Example:
+    Examples:
         >>> import jax, numpy as np
         >>> from ase import Atoms
         >>> from equitens.models import build_model
@@ -117,7 +117,7 @@ class EquitensCalculator(Calculator):
     def init_params(model, atoms, species, cutoff: float, key: jax.Array):
         """Fresh parameters of ``model``, initialised on the graph of ``atoms`` (for tests, examples).
 
-        Example:
+        Examples:
             >>> import jax
             >>> from ase import Atoms
             >>> from equitens.models import build_model

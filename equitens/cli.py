@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         An ``argparse.ArgumentParser`` with one sub-parser per command.
 
-    Example:
+    Examples:
         >>> args = build_parser().parse_args(["train", "training.epochs=2"])
         >>> args.command, args.overrides
         ('train', ['training.epochs=2'])
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0 on success, 2 for a usage or input error (the message is printed to stderr).
 
-    Example:
+    Examples:
         >>> main(["train", "optimizer.lr=0.1"])  # the error message goes to stderr
         2
     """

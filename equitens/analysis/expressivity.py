@@ -37,7 +37,7 @@ __all__ = ["Interaction", "ExpressivityReport", "expressivity", "interactability
 class Interaction:
     """One interaction ``(ir1, ir2) -> ir3`` between data irreps.
 
-    Example:
+    Examples:
         >>> Interaction(Irrep("1o"), Irrep("1o"), Irrep("1e"))
         (1o, 1o) -> 1e
     """
@@ -97,7 +97,7 @@ def bilinear_paths(irreps1, irreps2, irreps_out) -> tuple[Interaction, ...]:
     Returns:
         The interactions, sorted.
 
-    Example:
+    Examples:
         >>> len(bilinear_paths("0e + 1o", "0e + 1o", "0e + 1o + 1e + 2e"))  # 1o x 1o -> 0e, 1e, 2e
         6
     """
@@ -208,7 +208,7 @@ def expressivity(
     Returns:
         An :class:`ExpressivityReport`.
 
-    Example:
+    Examples:
         >>> from equitens.tp.spec import TensorProductSpec
         >>> report = expressivity(TensorProductSpec.full("0e + 1o", "0e + 1o"))
         >>> report.dimension, report.upper_bound  # CG: a free weight per path
@@ -263,7 +263,7 @@ def interactability(spec: TensorProductSpec, *, irreps_out=None, seed: int = 0) 
     Returns:
         The reachable interactions, sorted.
 
-    Example:
+    Examples:
         >>> from equitens.tp.spec import TensorProductSpec
         >>> interactability(TensorProductSpec.full("1o", "1o"))
         ((1o, 1o) -> 0e, (1o, 1o) -> 1e, (1o, 1o) -> 2e)

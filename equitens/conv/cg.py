@@ -23,7 +23,7 @@ __all__ = ["cg_edge_convolution", "sh_irreps"]
 def sh_irreps(lmax: int) -> Irreps:
     """The irreps of the spherical harmonics of a vector, ``0e + 1o + 2e + ...``.
 
-    Example:
+    Examples:
         >>> sh_irreps(2)
         1x0e+1x1o+1x2e
     """
@@ -50,7 +50,7 @@ def cg_edge_convolution(
         The :class:`~equitens.conv.interface.EdgeConvolution`; weights are laid out as the
         ``"uvu"`` :class:`~equitens.tp.spec.TensorProductSpec` says (per path, ``mul1``).
 
-    Example:
+    Examples:
         >>> conv = cg_edge_convolution(Irreps("2x0e + 2x1o"), Irreps("2x0e + 2x1o"), 1)
         >>> conv.weight_numel
         8

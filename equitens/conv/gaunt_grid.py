@@ -61,7 +61,7 @@ def gaunt_grid_edge_convolution(
     Raises:
         ValueError: for unequal multiplicities, repeated irreps or unreachable outputs.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> conv = gaunt_grid_edge_convolution(Irreps("4x0e + 4x1o"), Irreps("4x0e + 4x1o + 4x2e"), 2)
         >>> conv.weight_numel  # w_in (2 entries x 4) + w_sh (3 degrees x 4)

@@ -89,7 +89,7 @@ def register_conv_method(name: str, builder: Callable) -> None:
         builder: ``builder(irreps_in, irreps_out, lmax, **options) -> EdgeConvolution``; it
             raises a ``ValueError`` for what it cannot build.
 
-    Example:
+    Examples:
         >>> "cg" in available_conv_methods()
         True
     """
@@ -99,7 +99,7 @@ def register_conv_method(name: str, builder: Callable) -> None:
 def available_conv_methods() -> tuple[str, ...]:
     """The registered edge-convolution methods, sorted.
 
-    Example:
+    Examples:
         >>> "cg" in available_conv_methods()
         True
     """
@@ -124,7 +124,7 @@ def edge_convolution(irreps_in, irreps_out, lmax: int, *, method: str = "cg", **
     Returns:
         The :class:`EdgeConvolution`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> conv = edge_convolution("4x0e + 4x1o", "4x0e + 4x1o + 4x1e", lmax=2)
         >>> conv.weight_numel

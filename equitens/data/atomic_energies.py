@@ -45,7 +45,7 @@ def atomic_energies(
         ValueError: for an unknown ``method``, a missing isolated-atom energy with
             ``method="isolated"``, or no configuration with an energy to fit.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from equitens.data import Configuration, SpeciesTable
         >>> def c(z, e): return Configuration(np.array(z), np.arange(3 * len(z)).reshape(-1, 3),

@@ -48,7 +48,7 @@ class Configuration:
     Raises:
         ValueError: for zero atoms, mismatched shapes or non-finite values (saying which).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> c = Configuration(np.array([8, 1, 1]), np.array([[0, 0, 0], [0.96, 0, 0],
         ...                   [-0.24, 0.93, 0]]), energy=-14.2)
@@ -118,7 +118,7 @@ class Configuration:
     def to_atoms(self):
         """An ``ase.Atoms`` with these positions, cell and pbc (labels as a SinglePointCalculator).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> Configuration(np.array([1]), np.zeros((1, 3)), energy=-13.6).to_atoms()
             Atoms(symbols='H', pbc=False, calculator=SinglePointCalculator(...))
@@ -162,7 +162,7 @@ def is_isolated_atom(config: Configuration) -> bool:
     A frame is isolated when its ``config_type`` is ``IsolatedAtom`` (or ``isolated_atom``), or when
     it holds a single atom and is not periodic (a one-atom periodic cell is a crystal, not an atom).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> is_isolated_atom(Configuration(np.array([6]), np.zeros((1, 3)), energy=-48.8))
         True
@@ -214,7 +214,7 @@ def configuration_from_atoms(
         ValueError: naming ``where``, for a missing required key (listing the keys present and
             the option to set), zero atoms or non-finite values.
 
-    Example:
+    Examples:
         >>> from ase.build import molecule
         >>> atoms = molecule("H2O"); atoms.info["E"] = -14.2
         >>> configuration_from_atoms(atoms, energy_key="E", forces_key=None).energy
@@ -289,7 +289,7 @@ def read_extxyz(
         ValueError: naming the file and frame, for a missing key (listing the keys present and
             the option to set), zero atoms, or NaN positions.
 
-    Example:
+    Examples:
         >>> from equitens.data import default_dataset_path
         >>> configs = read_extxyz(default_dataset_path("molecule"), index="0:5")
         >>> tuple(c.config_type for c in configs)

@@ -145,7 +145,7 @@ def generate_molecule_dataset(
     Returns:
         The path written.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> from equitens.data import read_extxyz
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "h2o.xyz"
@@ -254,7 +254,7 @@ def generate_metal_dataset(
     Returns:
         The path written.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> from equitens.data import read_extxyz
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "cu.xyz"
@@ -370,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0 on success.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "cu.xyz"
         >>> main(["--kind", "metal", "--frames", "2", "--supercell", "1", "1", "1",

@@ -29,7 +29,7 @@ def default_dataset_path(kind: str = "molecule") -> Path:
     Returns:
         The file's path in the installed package.
 
-    Example:
+    Examples:
         >>> default_dataset_path("metal").name
         'cu_emt.xyz'
     """
@@ -61,7 +61,7 @@ def load_default_dataset(
     Returns:
         The configurations.
 
-    Example:
+    Examples:
         >>> configs = load_default_dataset()
         >>> len(configs), configs[0].num_atoms, configs[0].forces.shape
         (400, 9, (9, 3))

@@ -43,7 +43,7 @@ def graph_from_configuration(
         ValueError: for an element missing from ``table`` or a cell that is singular along a
             periodic direction.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from equitens.data import Configuration, SpeciesTable
         >>> water = Configuration(np.array([8, 1, 1]), np.array([[0, 0, 0], [0.96, 0, 0],
@@ -106,7 +106,7 @@ def edge_vectors(graph: jraph.GraphsTuple, positions=None):
     Returns:
         ``(E, 3)`` edge vectors (zero-length for padding edges).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from equitens.data import Configuration, SpeciesTable
         >>> c = Configuration(np.array([29]), np.zeros((1, 3)), cell=np.eye(3) * 2.5, pbc=True)

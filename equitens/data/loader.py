@@ -38,7 +38,7 @@ class GraphLoader:
         ValueError: for no graphs, ``batch_size < 1``, ``num_buckets < 1`` or an input that is
             not a single graph.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from equitens.data import Configuration, SpeciesTable, graph_from_configuration
         >>> rng = np.random.default_rng(0)
@@ -145,7 +145,7 @@ class GraphLoader:
     def bucket_of(self, n_node: int, n_edge: int) -> tuple[int, int, int]:
         """The smallest bucket that holds a batch of ``n_node`` real nodes and ``n_edge`` edges.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from equitens.data import Configuration, SpeciesTable, graph_from_configuration
             >>> g = graph_from_configuration(Configuration(np.array([1, 1]),
@@ -171,7 +171,7 @@ class GraphLoader:
     def epoch(self, epoch: int) -> Iterator[jraph.GraphsTuple]:
         """The padded batches of epoch number ``epoch`` (deterministic for a given seed).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from equitens.data import Configuration, SpeciesTable, graph_from_configuration
             >>> g = graph_from_configuration(Configuration(np.array([1]), np.zeros((1, 3))),

@@ -39,7 +39,7 @@ def neighbour_list(
         ValueError: for a non-positive cutoff, non-finite positions, or a cell that is singular
             along its periodic directions (zero or linearly dependent lattice vectors).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> senders, receivers, shifts = neighbour_list(np.array([[0.0, 0, 0], [1.0, 0, 0],
         ...                                             [5.0, 0, 0]]), cutoff=1.5)

@@ -24,7 +24,7 @@ class SpeciesTable:
         atomic_numbers: the atomic numbers (any order, duplicates allowed); stored sorted and
             unique.
 
-    Example:
+    Examples:
         >>> table = SpeciesTable((8, 1, 6, 1))
         >>> table.atomic_numbers, len(table), table.symbols
         ((1, 6, 8), 3, ('H', 'C', 'O'))
@@ -53,7 +53,7 @@ class SpeciesTable:
     def from_configurations(cls, configs: Iterable) -> SpeciesTable:
         """The table of every element that occurs in ``configs`` (objects with ``atomic_numbers``).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from equitens.data import Configuration
             >>> c = Configuration(np.array([8, 1, 1]), np.eye(3))
@@ -85,7 +85,7 @@ class SpeciesTable:
         Raises:
             ValueError: for an element that is not in the table, naming it and the known ones.
 
-        Example:
+        Examples:
             >>> SpeciesTable((1, 8)).index([[8, 1]])
             array([[1, 0]], dtype=int32)
         """

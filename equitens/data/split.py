@@ -33,7 +33,7 @@ def split(
     Raises:
         ValueError: for negative fractions or fractions summing to more than 1.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from equitens.data import Configuration
         >>> configs = [Configuration(np.array([1, 1]), np.eye(2, 3) * k) for k in range(1, 11)]

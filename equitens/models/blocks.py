@@ -27,7 +27,7 @@ __all__ = [
 def hidden_irreps(channels: int, lmax: int, both_parities: bool = False) -> Irreps:
     """``C x 0e + C x 1o + C x 2e + ...`` up to ``lmax`` (with ``both_parities``, also ``1e, 2o, ...``).
 
-    Example:
+    Examples:
         >>> hidden_irreps(4, 2)
         4x0e+4x1o+4x2e
         >>> hidden_irreps(4, 1, both_parities=True)
@@ -45,7 +45,7 @@ def hidden_irreps(channels: int, lmax: int, both_parities: bool = False) -> Irre
 def reachable_irreps(irreps: Irreps, lmax_sh: int, lmax_out: int, channels: int) -> Irreps:
     """The irreps ``x (x) Y_{0..lmax_sh}`` reaches up to degree ``lmax_out``, ``channels`` each, sorted.
 
-    Example:
+    Examples:
         >>> reachable_irreps(Irreps("2x0e"), 2, 2, 2)
         2x0e+2x1o+2x2e
     """
@@ -71,7 +71,7 @@ def edge_features(graph: jraph.GraphsTuple, cutoff: float, num_basis: int, p: in
     Returns:
         ``(vectors (E, 3), mask (E,), embedding (E, num_basis))``.
 
-    Example:
+    Examples:
         >>> import numpy as np, jraph
         >>> g = jraph.GraphsTuple(nodes={"positions": np.array([[0.0, 0, 0], [1.0, 0, 0]])},
         ...     edges={}, globals={}, senders=np.array([0, 0]), receivers=np.array([1, 0]),
@@ -138,7 +138,7 @@ def graph_energy(
     Returns:
         ``(G,)`` energies.
 
-    Example:
+    Examples:
         >>> import numpy as np, jax.numpy as jnp, jraph
         >>> g = jraph.GraphsTuple(nodes={"positions": np.zeros((3, 3)), "species": np.array([0, 1, 0])},
         ...     edges={}, globals={"weight": np.array([1.0, 0.0])}, senders=None, receivers=None,

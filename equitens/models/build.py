@@ -162,7 +162,7 @@ def build_model(config: Mapping[str, Any], species: Any, atomic_energies: Sequen
     Raises:
         ValueError: for an unknown model name or key, or a bad value.
 
-    Example:
+    Examples:
         >>> config = {"model": {"name": "mace", "num_channels": 8, "correlation": 2}}
         >>> model = build_model(config, (1, 8), [-13.6, -2041.0])
         >>> type(model).__name__, model.num_channels, model.num_species
@@ -209,7 +209,7 @@ def average_num_neighbors(graphs: Iterable) -> float:
     Returns:
         ``edges / nodes`` over the real graphs (1.0 if there are none).
 
-    Example:
+    Examples:
         >>> import numpy as np, jraph
         >>> g = jraph.GraphsTuple(nodes={}, edges={}, globals={}, senders=None, receivers=None,
         ...     n_node=np.array([3]), n_edge=np.array([6]))

@@ -32,7 +32,7 @@ def _repeat_index(counts: jax.Array, total: int) -> jax.Array:
 def node_graph_index(graph: jraph.GraphsTuple) -> jax.Array:
     """The graph of each node, ``(N,)`` int.
 
-    Example:
+    Examples:
         >>> import numpy as np, jraph
         >>> g = jraph.GraphsTuple(nodes={"positions": np.zeros((3, 3))}, edges={}, globals={},
         ...     senders=np.zeros(0, int), receivers=np.zeros(0, int),
@@ -46,7 +46,7 @@ def node_graph_index(graph: jraph.GraphsTuple) -> jax.Array:
 def edge_graph_index(graph: jraph.GraphsTuple) -> jax.Array:
     """The graph of each edge, ``(E,)`` int.
 
-    Example:
+    Examples:
         >>> import numpy as np, jraph
         >>> g = jraph.GraphsTuple(nodes={}, edges={}, globals={}, senders=np.zeros(3, int),
         ...     receivers=np.zeros(3, int), n_node=np.array([1, 1]), n_edge=np.array([2, 1]))
@@ -66,7 +66,7 @@ def edge_vectors(graph: jraph.GraphsTuple) -> jax.Array:
     Returns:
         ``(E, 3)`` edge vectors in the dtype of the positions.
 
-    Example:
+    Examples:
         >>> import numpy as np, jraph
         >>> g = jraph.GraphsTuple(nodes={"positions": np.array([[0.0, 0, 0], [1.0, 0, 0]])},
         ...     edges={"unit_shifts": np.array([[0.0, 0, 0], [1.0, 0, 0]])},
@@ -89,7 +89,7 @@ def edge_vectors(graph: jraph.GraphsTuple) -> jax.Array:
 def edge_mask(vectors: jax.Array) -> jax.Array:
     """1 for edges of nonzero length, 0 for zero-length (padding) edges; ``(E,)`` in their dtype.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> edge_mask(jnp.array([[1.0, 0, 0], [0.0, 0, 0]])).tolist()
         [1.0, 0.0]
@@ -100,7 +100,7 @@ def edge_mask(vectors: jax.Array) -> jax.Array:
 def graph_mask(graph: jraph.GraphsTuple, dtype=jnp.float32) -> jax.Array:
     """1 for real graphs, 0 for padding graphs (``globals["weight"] == 0``); ``(G,)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, jraph
         >>> g = jraph.GraphsTuple(nodes={}, edges={}, globals={"weight": np.array([1.0, 0.0])},
         ...     senders=None, receivers=None, n_node=np.array([2, 1]), n_edge=np.array([0, 0]))

@@ -63,7 +63,7 @@ class MACE(nn.Module):
         shift: per-species shift.
         param_dtype: dtype of the weights (float32 or float64).
 
-    Example:
+    Examples:
         >>> import jax, numpy as np, jraph
         >>> model = MACE(num_species=1, atomic_energies=(-1.0,), cutoff=3.0, num_channels=4,
         ...     lmax=1, correlation=2, num_interactions=1, radial_mlp=(8,))

@@ -53,7 +53,7 @@ class NequIP(nn.Module):
         shift: per-species shift.
         param_dtype: dtype of the weights.
 
-    Example:
+    Examples:
         >>> import jax, numpy as np, jraph
         >>> model = NequIP(num_species=1, atomic_energies=(-1.0,), cutoff=3.0, num_channels=4,
         ...     lmax=1, num_interactions=1, radial_mlp=(8,))

@@ -35,7 +35,7 @@ def predict(model: nn.Module, params, graph: jraph.GraphsTuple, compute_stress: 
         ``{"energy": (G,), "forces": (N, 3)}`` and with ``compute_stress``
         ``"stress": (G, 3, 3)`` (eV/A^3, zeros for non-periodic graphs and padding).
 
-    Example:
+    Examples:
         >>> import jax, numpy as np, jraph
         >>> from equitens.models.build import build_model
         >>> model = build_model({"model": {"name": "mace", "num_channels": 4, "lmax": 1,

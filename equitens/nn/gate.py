@@ -94,7 +94,7 @@ def gate(
     Returns:
         ``e3nn_jax.IrrepsArray`` with irreps ``activated scalars + gated irreps``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, e3nn_jax as e3nn
         >>> x = e3nn.IrrepsArray("0e + 0e + 1o", jnp.array([1.0, 0.0, 1.0, 2.0, 3.0]))
         >>> gate(x, normalize_act=False)  # gelu(1), then sigmoid(0) = 0.5 times the vector

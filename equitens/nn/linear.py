@@ -86,7 +86,7 @@ class LinearSpec:
         Returns:
             The spec.
 
-        Example:
+        Examples:
             >>> spec = LinearSpec.create("2x0e + 1o + 0e", "3x0e + 2x1o + 1e")
             >>> spec.irreps_out  # 1e is unreachable from the input
             3x0e+2x1o
@@ -140,7 +140,7 @@ class LinearSpec:
             ``(irrep, (mul_in, mul_out))`` per irrep type; block ``k`` occupies the next
             ``mul_in * mul_out`` entries of the flat vector, row-major.
 
-        Example:
+        Examples:
             >>> LinearSpec.create("2x0e + 1o", "0e + 3x1o").weight_blocks()
             (('0e', (2, 1)), ('1o', (1, 3)))
         """
@@ -153,7 +153,7 @@ class LinearSpec:
             float64 array of shape ``(weight_numel,)``: ``mul_in ** (-(1 - g) / 2)`` for each
             block, with ``g`` the gradient normalization (so all ones for ``"path"``).
 
-        Example:
+        Examples:
             >>> LinearSpec.create("4x0e", "0e", gradient_normalization="element").init_std()
             array([0.5, 0.5, 0.5, 0.5])
         """
@@ -224,7 +224,7 @@ def linear(
         ``e3nn_jax.IrrepsArray`` of irreps ``spec.irreps_out`` and shape ``(..., irreps_out.dim)``,
         in the dtype of ``x``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, e3nn_jax as e3nn
         >>> spec = LinearSpec.create("2x0e + 1o", "0e + 1o")
         >>> x = e3nn.IrrepsArray("2x0e + 1o", jnp.array([1.0, 3.0, 0.0, 2.0, 0.0]))

@@ -64,7 +64,7 @@ class Linear(nn.Module):
         gradient_normalization: ``"path"`` (e3nn-jax's default) or ``"element"``.
         param_dtype: dtype of the parameters; None uses the input's dtype (as e3nn-jax does).
 
-    Example:
+    Examples:
         >>> import jax, e3nn_jax as e3nn
         >>> x = e3nn.normal("8x0e + 4x1o", jax.random.PRNGKey(0), (10,))
         >>> layer = Linear("16x0e + 2x1o + 3x2e", num_species=3)
@@ -131,7 +131,7 @@ class TensorProduct(nn.Module):
         method: tensor-product family (``"cg"``, ...).
         param_dtype: dtype of the internal weights; None uses the inputs' dtype.
 
-    Example:
+    Examples:
         >>> import jax, e3nn_jax as e3nn
         >>> x = e3nn.normal("4x0e + 4x1o", jax.random.PRNGKey(0), (6,))
         >>> sh = e3nn.spherical_harmonics("0e + 1o", jax.random.normal(jax.random.PRNGKey(1), (6, 3)), True)
@@ -195,7 +195,7 @@ class FullyConnectedTensorProduct(nn.Module):
         method: tensor-product family (``"cg"``, ...).
         param_dtype: dtype of the weights; None uses the inputs' dtype.
 
-    Example:
+    Examples:
         >>> import jax, e3nn_jax as e3nn
         >>> x = e3nn.normal("2x0e + 2x1o", jax.random.PRNGKey(0), (5,))
         >>> y = e3nn.normal("0e + 1o", jax.random.PRNGKey(1), (5,))
@@ -249,7 +249,7 @@ class Gate(nn.Module):
         odd_gate_act: activation of the odd gates.
         normalize_act: normalize the activations to unit second moment.
 
-    Example:
+    Examples:
         >>> import jax, e3nn_jax as e3nn
         >>> x = e3nn.normal("4x0e + 2x0e + 2x1o", jax.random.PRNGKey(0))
         >>> Gate().apply({}, x).irreps

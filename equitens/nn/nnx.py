@@ -45,7 +45,7 @@ class Linear(nnx.Module):
         param_dtype: dtype of the parameters.
         rngs: random generators for the initialization.
 
-    Example:
+    Examples:
         >>> import jax, e3nn_jax as e3nn
         >>> from flax import nnx
         >>> layer = Linear("8x0e + 4x1o", "16x0e + 2x1o", biases=True, rngs=nnx.Rngs(0))
@@ -105,7 +105,7 @@ class TensorProduct(nnx.Module):
         param_dtype: dtype of the internal weights.
         rngs: random generators, needed with internal weights.
 
-    Example:
+    Examples:
         >>> import jax, e3nn_jax as e3nn
         >>> tp = TensorProduct("4x0e + 4x1o", "0e + 1o", "4x0e + 4x1o", internal_weights=False)
         >>> tp.weight_numel
@@ -183,7 +183,7 @@ class FullyConnectedTensorProduct(nnx.Module):
         param_dtype: dtype of the weights.
         rngs: random generators for the initialization.
 
-    Example:
+    Examples:
         >>> import jax, e3nn_jax as e3nn
         >>> from flax import nnx
         >>> tp = FullyConnectedTensorProduct("2x0e + 2x1o", "0e + 1o", "3x0e + 3x1e", rngs=nnx.Rngs(0))
@@ -241,7 +241,7 @@ class Gate(nnx.Module):
         odd_gate_act: activation of the odd gates.
         normalize_act: normalize the activations to unit second moment.
 
-    Example:
+    Examples:
         >>> import jax, e3nn_jax as e3nn
         >>> x = e3nn.normal("4x0e + 2x0e + 2x1o", jax.random.PRNGKey(0))
         >>> Gate()(x).irreps

@@ -46,7 +46,7 @@ def bessel_basis(r: jax.Array, cutoff: float, num_basis: int = 8) -> jax.Array:
         Array of shape ``(..., num_basis)`` in the dtype of ``r``; at ``r = 0`` the finite limit
         ``sqrt(2 / c) n pi / c`` (with finite derivatives).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> bessel_basis(jnp.array([0.0, 2.5]), cutoff=5.0, num_basis=2).round(4).tolist()
         [[0.3974, 0.7948], [0.253, 0.0]]
@@ -82,7 +82,7 @@ def polynomial_envelope(r: jax.Array, cutoff: float, p: int = 5) -> jax.Array:
     Returns:
         Array of the shape and dtype of ``r``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> polynomial_envelope(jnp.array([0.0, 2.5, 5.0, 6.0]), cutoff=5.0).round(4).tolist()
         [1.0, 0.7734, 0.0, 0.0]
@@ -115,7 +115,7 @@ def radial_embedding(r: jax.Array, cutoff: float, num_basis: int = 8, p: int = 5
     Returns:
         Array of shape ``r.shape + (num_basis,)``; exactly 0 for ``r >= cutoff``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> radial_embedding(jnp.array([1.0, 5.0]), 5.0, num_basis=3).shape
         (2, 3)
@@ -134,7 +134,7 @@ class RadialMLP(nn.Module):
         num_out: size of the output (the edge convolution's ``weight_numel``).
         param_dtype: dtype of the weights.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> mlp = RadialMLP(hidden=(16, 16), num_out=5)
         >>> x = jnp.ones((3, 8))

@@ -93,7 +93,7 @@ class SymmetricContractionSpec:
         ``T_ν[..., k] = sum_{i, j} T_{ν-1}[..., i] A[..., j] M[i * dim_A + j, k]`` for a single
         channel (the ``(2l+1)`` components of the blocks concatenated in order).
 
-        Example:
+        Examples:
             >>> spec = SymmetricContractionSpec.create("1x1o", "1x0e", 2)
             >>> (spec.dense_matrices()[0][:, 0] * 3 ** 0.5).round(6).tolist()  # the dot product
             [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
@@ -113,7 +113,7 @@ class SymmetricContractionSpec:
         Returns:
             The spec.
 
-        Example:
+        Examples:
             >>> spec = SymmetricContractionSpec.create("4x0e + 4x1o", "4x0e", correlation=3)
             >>> [len(b) for b in spec.blocks], spec.weight_numel
             ([6], 24)
@@ -197,7 +197,7 @@ class SymmetricContractionSpec:
     def weight_init_std(self) -> np.ndarray:
         """Standard deviation of the default normal initialisation, ``1/sqrt(#blocks)`` per output.
 
-        Example:
+        Examples:
             >>> SymmetricContractionSpec.create("2x0e", "2x0e", 2).weight_init_std().tolist()
             [0.7071067811865476, 0.7071067811865476, 0.7071067811865476, 0.7071067811865476]
         """
@@ -294,7 +294,7 @@ def symmetric_contraction(
     Returns:
         ``(N, irreps_out.dim)`` in mul_ir layout.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> spec = SymmetricContractionSpec.create("1x0e", "1x0e", correlation=3)
         >>> w = jnp.ones((1, spec.weight_numel))  # 1 * x + 1 * x^2 + 1 * x^3
@@ -374,7 +374,7 @@ class SymmetricContraction(nn.Module):
         algorithm: ``"blocked"``, ``"dense"`` or ``"kernel"`` (see :func:`symmetric_contraction`).
         param_dtype: dtype of the weights.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> layer = SymmetricContraction("4x0e + 4x1o + 4x2e", "4x0e + 4x1o", 3, num_species=2)
         >>> x, z = jnp.ones((5, 36)), jnp.array([0, 1, 1, 0, 1])

@@ -33,7 +33,7 @@ def as_irreps_array(x: e3nn.IrrepsArray | jax.Array, irreps, name: str = "input"
     Returns:
         ``x`` as an ``e3nn_jax.IrrepsArray``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> as_irreps_array(jnp.ones(4), "0e + 1o").irreps
         1x0e+1x1o
@@ -77,7 +77,7 @@ def channelwise_spec(
     Returns:
         The spec; ``spec.weight_numel`` is the size of the per-sample weights to provide.
 
-    Example:
+    Examples:
         >>> channelwise_spec("8x0e + 8x1o", "0e + 1o", "8x0e + 8x1o", "element", "component", "cg").weight_numel
         32
     """
@@ -108,7 +108,7 @@ def fully_connected_spec(
     Returns:
         The spec.
 
-    Example:
+    Examples:
         >>> fully_connected_spec("2x0e + 2x1o", "0e + 1o", "3x0e + 3x1o", "element", "component", "cg").weight_numel
         24
     """
@@ -141,7 +141,7 @@ def apply_tensor_product(
     Returns:
         ``e3nn_jax.IrrepsArray`` of irreps ``spec.irreps_out``, in the inputs' dtype.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, e3nn_jax as e3nn
         >>> spec = channelwise_spec("2x0e", "1o", "2x1o", "element", "component", "cg")
         >>> x1 = e3nn.IrrepsArray("2x0e", jnp.array([1.0, 2.0]))

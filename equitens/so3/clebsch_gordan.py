@@ -158,7 +158,7 @@ def su2_clebsch_gordan(j1: float, m1: float, j2: float, m2: float, j3: float, m3
     Raises:
         ValueError: if a ``j`` is negative or not a multiple of 1/2, or an ``m`` is out of range.
 
-    Example:
+    Examples:
         >>> su2_clebsch_gordan(1, 1, 1, -1, 0, 0)  # 1/sqrt(3)
         0.57735026919
         >>> su2_clebsch_gordan(0.5, 0.5, 0.5, -0.5, 1, 0)  # 1/sqrt(2)
@@ -265,7 +265,7 @@ def clebsch_gordan(l1: int, l2: int, l3: int) -> np.ndarray:
     Raises:
         ValueError: if a degree is not a non-negative int.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> c = clebsch_gordan(1, 1, 0)  # the dot product: delta / sqrt(3)
         >>> bool(np.allclose(c[:, :, 0], np.eye(3) / np.sqrt(3)))
@@ -328,7 +328,7 @@ def clebsch_gordan_nonzero(l1: int, l2: int, l3: int) -> CGEntries:
     Raises:
         ValueError: if a degree is not a non-negative int.
 
-    Example:
+    Examples:
         >>> e = clebsch_gordan_nonzero(1, 1, 1)  # the cross product, 6 entries of +-1/sqrt(6)
         >>> len(e.value), [int(i) for i in e.i3]
         (6, [2, 1, 2, 0, 1, 0])

@@ -161,7 +161,7 @@ def edge_frame(
     Raises:
         ValueError: if ``vectors`` does not end with an axis of size 3.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> v = jnp.array([[0.3, -1.2, 0.5], [0.0, 2.0, 0.0], [0.0, -1.0, 0.0]])
         >>> R = edge_frame(v)
@@ -222,7 +222,7 @@ def edge_frame_wigner(
     Raises:
         ValueError: if ``lmax`` is not a non-negative int or ``vectors`` does not end with 3.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> v = jnp.array([[0.3, -1.2, 0.5]])
         >>> D = edge_frame_wigner(2, v)

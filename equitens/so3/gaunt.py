@@ -72,7 +72,7 @@ def gaunt_kappa(l1: int, l2: int, l3: int) -> float:
     Raises:
         ValueError: if a degree is not a non-negative int.
 
-    Example:
+    Examples:
         >>> import math
         >>> math.isclose(gaunt_kappa(1, 1, 0), 1 / math.sqrt(4 * math.pi) * math.sqrt(3))
         True
@@ -109,7 +109,7 @@ def gaunt(l1: int, l2: int, l3: int) -> np.ndarray:
     Raises:
         ValueError: if a degree is not a non-negative int.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> g = gaunt(1, 1, 0)  # integral of Y_1m Y_1m' Y_00 = delta_mm' / sqrt(4 pi)
         >>> bool(np.allclose(g[:, :, 0], np.eye(3) / np.sqrt(4 * np.pi)))

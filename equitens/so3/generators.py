@@ -35,7 +35,7 @@ def real_to_complex(l: int) -> np.ndarray:
     Returns:
         Unitary complex128 array of shape ``(2l+1, 2l+1)``; rows are complex ``m``, columns real ``m``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Q = real_to_complex(2)
         >>> bool(np.allclose(Q.conj().T @ Q, np.eye(5)))
@@ -65,7 +65,7 @@ def angular_momentum(l: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Returns:
         Three complex128 Hermitian arrays of shape ``(2l+1, 2l+1)``, indexed by ``m = -l..l``.
 
-    Example:
+    Examples:
         >>> jx, jy, jz = angular_momentum(1)
         >>> bool(np.allclose(jx @ jy - jy @ jx, 1j * jz))
         True
@@ -96,7 +96,7 @@ def so3_generators(l: int) -> np.ndarray:
     Returns:
         float64 array of shape ``(3, 2l+1, 2l+1)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from scipy.linalg import expm
         >>> G = so3_generators(1)

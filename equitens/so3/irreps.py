@@ -312,7 +312,7 @@ class Irrep(tuple):
         ValueError: for a malformed string, a negative ``l`` or a parity other than ``+1, -1``.
         TypeError: for values of the wrong type (floats, bools, ``None``).
 
-    Example:
+    Examples:
         >>> Irrep(2, -1)
         2o
         >>> Irrep("1o").dim, Irrep("3y")
@@ -357,7 +357,7 @@ class Irrep(tuple):
         Returns:
             ``True`` for ``0e``, ``False`` otherwise (``0o`` is a pseudoscalar).
 
-        Example:
+        Examples:
             >>> Irrep("0e").is_scalar(), Irrep("0o").is_scalar()
             (True, False)
         """
@@ -369,7 +369,7 @@ class Irrep(tuple):
         Returns:
             The ``e3nn_jax.Irrep`` with the same ``l`` and ``p``.
 
-        Example:
+        Examples:
             >>> Irrep("2o").to_e3nn()
             2o
         """
@@ -478,7 +478,7 @@ class MulIrrep(tuple):
         ValueError: for a negative multiplicity or a malformed irrep.
         TypeError: for values of the wrong type.
 
-    Example:
+    Examples:
         >>> mul_ir = MulIrrep(16, "1o")
         >>> mul_ir, mul_ir.dim
         (16x1o, 48)
@@ -601,7 +601,7 @@ class Irreps(tuple):
             or a negative multiplicity.
         TypeError: for values of the wrong type (``None``, floats, bools, sets, ...).
 
-    Example:
+    Examples:
         >>> irreps = Irreps("32x0e + 16x1o + 8x2e")
         >>> irreps, irreps.dim, irreps.num_irreps, irreps.lmax
         (32x0e+16x1o+8x2e, 120, 56, 2)
@@ -657,7 +657,7 @@ class Irreps(tuple):
         Returns:
             ``Irreps([(1, (l, p**l)) for l in range(lmax + 1)])``.
 
-        Example:
+        Examples:
             >>> Irreps.spherical_harmonics(3)
             1x0e+1x1o+1x2e+1x3o
             >>> Irreps.spherical_harmonics(2, p=1)
@@ -702,7 +702,7 @@ class Irreps(tuple):
         Returns:
             One ``slice`` per term, in order.
 
-        Example:
+        Examples:
             >>> Irreps("2x0e + 1o").slices()
             [slice(0, 2, None), slice(2, 5, None)]
         """
@@ -722,7 +722,7 @@ class Irreps(tuple):
         Returns:
             The sum of the multiplicities of the terms equal to ``ir``.
 
-        Example:
+        Examples:
             >>> Irreps("2x0e + 3x1o + 1o").count("1o")
             4
         """
@@ -745,7 +745,7 @@ class Irreps(tuple):
         Returns:
             ``True`` if there is at least one term and all terms are ``0e``.
 
-        Example:
+        Examples:
             >>> Irreps("2x0e + 0e").is_scalar(), Irreps("0e + 0o").is_scalar(), Irreps().is_scalar()
             (True, False, False)
         """
@@ -759,7 +759,7 @@ class Irreps(tuple):
         Returns:
             The irreps without the ``0xLP`` terms.
 
-        Example:
+        Examples:
             >>> Irreps("4x0e + 0x1o + 2x3e").remove_zero_multiplicities()
             4x0e+2x3e
         """
@@ -771,7 +771,7 @@ class Irreps(tuple):
         Returns:
             The irreps with runs of equal irreps merged.
 
-        Example:
+        Examples:
             >>> Irreps("0e + 1o + 1o + 0x0e + 1o").unify()
             1x0e+2x1o+0x0e+1x1o
         """
@@ -789,7 +789,7 @@ class Irreps(tuple):
         Returns:
             The simplified irreps.
 
-        Example:
+        Examples:
             >>> Irreps("1e + 1e + 0e").simplify()
             2x1e+1x0e
             >>> Irreps("1e + 0x0e + 1e + 0e + 1e").simplify()
@@ -804,7 +804,7 @@ class Irreps(tuple):
             `IrrepsSort` ``(irreps, p, inv)``: the sorted irreps, the permutation ``p`` (term
             ``i`` goes to position ``p[i]``) and its inverse ``inv`` (``sorted[j] = self[inv[j]]``).
 
-        Example:
+        Examples:
             >>> Irreps("2o + 1e + 0e + 1e").sort()
             IrrepsSort(irreps=1x0e+1x1e+1x1e+1x2o, p=(3, 1, 0, 2), inv=(2, 1, 3, 0))
         """
@@ -820,7 +820,7 @@ class Irreps(tuple):
         Returns:
             The regrouped irreps.
 
-        Example:
+        Examples:
             >>> Irreps("1e + 0e + 1e + 0x2e").regroup()
             1x0e+2x1e
         """
@@ -847,7 +847,7 @@ class Irreps(tuple):
         Returns:
             The filtered irreps.
 
-        Example:
+        Examples:
             >>> irreps = Irreps("1e + 2e + 0e")
             >>> irreps.filter(["0e", "1e"]), irreps.filter(drop="2e + 2x1e"), irreps.filter(lmax=1)
             (1x1e+1x0e, 1x0e, 1x1e+1x0e)
@@ -905,7 +905,7 @@ class Irreps(tuple):
         Returns:
             ``self + self + ... + self`` (``n`` times).
 
-        Example:
+        Examples:
             >>> Irreps("0e + 1o").repeat(2), 2 * Irreps("0e + 1o")
             (1x0e+1x1o+1x0e+1x1o, 2x0e+2x1o)
         """
@@ -943,7 +943,7 @@ class Irreps(tuple):
         Returns:
             The ``e3nn_jax.Irreps`` with the same terms in the same order.
 
-        Example:
+        Examples:
             >>> Irreps("2x0e + 1o").to_e3nn()
             2x0e+1x1o
         """
@@ -967,7 +967,7 @@ def tensor_product_irreps(irreps1: Any, irreps2: Any, filter_ir_out: Any = None)
     Returns:
         The regrouped output irreps (the same as ``e3nn_jax.tensor_product(irreps1, irreps2)``).
 
-    Example:
+    Examples:
         >>> tensor_product_irreps("2x1e + 2e", "2e")
         1x0e+3x1e+3x2e+3x3e+1x4e
         >>> tensor_product_irreps("1o", "1o", filter_ir_out="0e + 1e")

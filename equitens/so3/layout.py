@@ -110,7 +110,7 @@ def mul_ir_to_ir_mul(array: Any, irreps: Any) -> jax.Array:
     Raises:
         ValueError: if the last axis is not ``irreps.dim`` long.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> x = jnp.arange(7)  # 1x0e + 2x1o: (s, x1, y1, z1, x2, y2, z2)
         >>> mul_ir_to_ir_mul(x, "0e + 2x1o")
@@ -135,7 +135,7 @@ def ir_mul_to_mul_ir(array: Any, irreps: Any) -> jax.Array:
     Raises:
         ValueError: if the last axis is not ``irreps.dim`` long.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> ir_mul_to_mul_ir(jnp.array([0, 1, 4, 2, 5, 3, 6]), "0e + 2x1o")
         Array([0, 1, 2, 3, 4, 5, 6], dtype=int64)
@@ -163,7 +163,7 @@ def from_e3nn(x: Any) -> tuple[jax.Array, Irreps]:
     Raises:
         TypeError: if ``x`` is not an ``e3nn_jax.IrrepsArray``.
 
-    Example:
+    Examples:
         >>> import e3nn_jax, jax.numpy as jnp
         >>> array, irreps = from_e3nn(e3nn_jax.IrrepsArray("0e + 1o", jnp.ones(4)))
         >>> array.shape, irreps
@@ -191,7 +191,7 @@ def to_e3nn(array: Any, irreps: Any) -> Any:
     Raises:
         ValueError: if the last axis is not ``irreps.dim`` long.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> to_e3nn(jnp.zeros((2, 4)), "0e + 1o").irreps
         1x0e+1x1o

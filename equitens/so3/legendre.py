@@ -40,7 +40,7 @@ def normalized_legendre(lmax: int, x: np.ndarray) -> np.ndarray:
         float64 array of shape ``(lmax + 1, lmax + 1) + x.shape`` indexed ``[m, l, ...]`` with
         ``0 <= m <= l``; the entries with ``l < m`` are zero.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x, w = np.polynomial.legendre.leggauss(8)
         >>> p = normalized_legendre(3, x)

@@ -67,7 +67,7 @@ def matrix_x(angle: jax.typing.ArrayLike) -> jax.Array:
     Returns:
         Array of shape ``(..., 3, 3)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> (matrix_x(jnp.pi / 2) @ jnp.array([0.0, 1.0, 0.0])).round(6).tolist()
         [0.0, 0.0, 1.0]
@@ -87,7 +87,7 @@ def matrix_y(angle: jax.typing.ArrayLike) -> jax.Array:
     Returns:
         Array of shape ``(..., 3, 3)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> (matrix_y(jnp.pi / 2) @ jnp.array([0.0, 0.0, 1.0])).round(6).tolist()
         [1.0, 0.0, 0.0]
@@ -107,7 +107,7 @@ def matrix_z(angle: jax.typing.ArrayLike) -> jax.Array:
     Returns:
         Array of shape ``(..., 3, 3)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> (matrix_z(jnp.pi / 2) @ jnp.array([1.0, 0.0, 0.0])).round(6).tolist()
         [0.0, 1.0, 0.0]
@@ -131,7 +131,7 @@ def angles_to_matrix(
     Returns:
         Array of shape ``(..., 3, 3)``, ``...`` the broadcast shape of the angles.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> R = angles_to_matrix(0.3, 1.1, -0.4)
         >>> bool(jnp.allclose(R @ R.T, jnp.eye(3), atol=1e-6))
@@ -160,7 +160,7 @@ def matrix_to_angles(R: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array, jax
     Raises:
         ValueError: if ``R`` does not end with ``(3, 3)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> a, b, c = matrix_to_angles(angles_to_matrix(0.3, 1.1, -0.4))
         >>> tuple(round(float(t), 5) for t in (a, b, c))
@@ -185,7 +185,7 @@ def angles_to_xyz(alpha: jax.typing.ArrayLike, beta: jax.typing.ArrayLike) -> ja
     Returns:
         Array of shape ``(..., 3)``.
 
-    Example:
+    Examples:
         >>> angles_to_xyz(0.0, 0.0).tolist()
         [0.0, 1.0, 0.0]
     """
@@ -212,7 +212,7 @@ def xyz_to_angles(xyz: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array]:
     Raises:
         ValueError: if ``xyz`` does not end with an axis of size 3.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> a, b = xyz_to_angles(jnp.array([1.0, 0.0, 0.0]))
         >>> round(float(a), 6), round(float(b), 6)
@@ -243,7 +243,7 @@ def compose_quaternion(q1: jax.typing.ArrayLike, q2: jax.typing.ArrayLike) -> ja
     Raises:
         ValueError: if an input does not end with an axis of size 4.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> i = jnp.array([0.0, 1.0, 0.0, 0.0])
         >>> j = jnp.array([0.0, 0.0, 1.0, 0.0])
@@ -281,7 +281,7 @@ def quaternion_to_matrix(q: jax.typing.ArrayLike) -> jax.Array:
     Raises:
         ValueError: if ``q`` does not end with an axis of size 4.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> q = jnp.array([1.0, 0.0, 1.0, 0.0])  # 90 degrees about y, unnormalised
         >>> (quaternion_to_matrix(q).round(6) + 0.0).tolist()
@@ -317,7 +317,7 @@ def matrix_to_quaternion(R: jax.typing.ArrayLike) -> jax.Array:
     Raises:
         ValueError: if ``R`` does not end with ``(3, 3)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> (matrix_to_quaternion(matrix_y(jnp.pi)).round(6) + 0.0).tolist()
         [0.0, 0.0, 1.0, 0.0]
@@ -364,7 +364,7 @@ def angles_to_quaternion(
     Returns:
         Array of shape ``(..., 4)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> q = angles_to_quaternion(0.3, 1.1, -0.4)
         >>> bool(jnp.allclose(quaternion_to_matrix(q), angles_to_matrix(0.3, 1.1, -0.4), atol=1e-6))
@@ -401,7 +401,7 @@ def axis_angle_to_quaternion(axis: jax.typing.ArrayLike, angle: jax.typing.Array
     Raises:
         ValueError: if ``axis`` does not end with an axis of size 3.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> (axis_angle_to_quaternion(jnp.array([0.0, 0.0, 2.0]), jnp.pi).round(6) + 0.0).tolist()
         [0.0, 0.0, 0.0, 1.0]
@@ -426,7 +426,7 @@ def axis_angle_to_matrix(axis: jax.typing.ArrayLike, angle: jax.typing.ArrayLike
     Raises:
         ValueError: if ``axis`` does not end with an axis of size 3.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> R = axis_angle_to_matrix(jnp.array([0.0, 1.0, 0.0]), 0.7)
         >>> bool(jnp.allclose(R, matrix_y(0.7)))
@@ -471,7 +471,7 @@ def random_rotation(
     Raises:
         ValueError: if ``shape`` is not a tuple of non-negative ints or ``dtype`` is not floating.
 
-    Example:
+    Examples:
         >>> import jax
         >>> R = random_rotation(jax.random.key(0), (5,))
         >>> R.shape, bool(jax.numpy.allclose(jax.numpy.linalg.det(R), 1, atol=1e-5))
@@ -505,7 +505,7 @@ def random_o3(
     Raises:
         ValueError: if ``shape`` is not a tuple of non-negative ints or ``dtype`` is not floating.
 
-    Example:
+    Examples:
         >>> import jax
         >>> Q = random_o3(jax.random.key(1), (4,))
         >>> bool(jax.numpy.allclose(Q @ Q.swapaxes(-1, -2), jax.numpy.eye(3), atol=1e-5))

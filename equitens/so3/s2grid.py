@@ -105,7 +105,7 @@ class S2Grid:
         n_beta: number of Gauss-Legendre nodes in ``cos(beta)`` (>= 1).
         n_alpha: number of uniform longitudes (>= 1).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> grid = S2Grid.exact_for(4)
         >>> grid
@@ -145,7 +145,7 @@ class S2Grid:
         Returns:
             The minimal :class:`S2Grid`.
 
-        Example:
+        Examples:
             >>> S2Grid.exact_for(7)
             S2Grid(n_beta=4, n_alpha=8)
         """
@@ -196,7 +196,7 @@ class S2Grid:
         Returns:
             Array of shape ``(...)``, in the (floating) dtype of ``values``.
 
-        Example:
+        Examples:
             >>> import jax.numpy as jnp
             >>> grid = S2Grid(2, 3)
             >>> float(grid.integrate(jnp.ones((2, 3))) / jnp.pi)
@@ -231,7 +231,7 @@ def grid_for_product(l1max: int, l2max: int, lout_max: int) -> S2Grid:
     Returns:
         The :class:`S2Grid` to sample both functions on.
 
-    Example:
+    Examples:
         >>> grid_for_product(2, 2, 4)
         S2Grid(n_beta=5, n_alpha=9)
     """
@@ -440,7 +440,7 @@ def s2grid_matrix(lmax: int, grid: S2Grid, normalization: str = "component") -> 
     Returns:
         Read-only float64 array of shape ``(n_beta, n_alpha, (lmax + 1)^2)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> grid = S2Grid(3, 5)
         >>> Y = s2grid_matrix(1, grid, "component")
@@ -482,7 +482,7 @@ def to_s2grid(
     Returns:
         Array of shape ``(..., n_beta, n_alpha)`` in the dtype of ``coeffs`` (float32 or float64).
 
-    Example:
+    Examples:
         >>> import numpy as np, jax.numpy as jnp
         >>> grid = S2Grid.exact_for(4)
         >>> values = to_s2grid(jnp.array([1.0, 0.0, 0.0, 2.0]), 1, grid, "component")
@@ -573,7 +573,7 @@ def from_s2grid(
     Returns:
         Coefficients of shape ``(..., (lmax + 1)^2)`` in the dtype of ``values``.
 
-    Example:
+    Examples:
         >>> import numpy as np, jax.numpy as jnp
         >>> grid = S2Grid.exact_for(6)
         >>> c = jnp.arange(16.0)

@@ -276,7 +276,7 @@ def spherical_harmonics(
         Array of shape ``(..., (lmax + 1)**2)``, degree ``l`` in columns ``l**2 .. (l+1)**2 - 1``
         ordered ``m = -l..l``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> Y = spherical_harmonics(2, jnp.array([0.0, 2.0, 0.0]))
         >>> Y.shape

@@ -87,7 +87,7 @@ def J_matrix(l: int) -> np.ndarray:
     Raises:
         ValueError: if ``l`` is not a non-negative int.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> J = J_matrix(1)
         >>> J.round(12) + 0.0
@@ -156,7 +156,7 @@ def wigner_D_polar(l: int, angle: jax.typing.ArrayLike) -> jax.Array:
     Raises:
         ValueError: if ``l`` is not a non-negative int.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from equitens.so3.rotations import matrix_y
         >>> bool(jnp.allclose(wigner_D_polar(1, 0.4), matrix_y(0.4)))
@@ -194,7 +194,7 @@ def wigner_D_from_angles(
     Raises:
         ValueError: if ``l`` is not a non-negative int.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from equitens.so3.rotations import angles_to_matrix
         >>> D = wigner_D_from_angles(1, 0.3, 1.1, -0.4)
@@ -275,7 +275,7 @@ def wigner_D_up_to(lmax: int, R: jax.typing.ArrayLike) -> list[jax.Array]:
     Raises:
         ValueError: if ``lmax`` is not a non-negative int or ``R`` does not end with ``(3, 3)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from equitens.so3.rotations import matrix_x
         >>> tuple(d.shape for d in wigner_D_up_to(2, matrix_x(0.3)))
@@ -333,7 +333,7 @@ def wigner_D(l: int, R: jax.typing.ArrayLike) -> jax.Array:
     Raises:
         ValueError: if ``l`` is not a non-negative int or ``R`` does not end with ``(3, 3)``.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> from equitens.so3.rotations import random_rotation
         >>> R1, R2 = random_rotation(jax.random.key(0), (2,), jnp.float64)
@@ -377,7 +377,7 @@ def wigner_D_from_quaternion(l: int, q: jax.typing.ArrayLike) -> jax.Array:
     Raises:
         ValueError: if ``l`` is not a non-negative int or ``q`` does not end with an axis of size 4.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from equitens.so3.rotations import angles_to_quaternion
         >>> q = angles_to_quaternion(0.3, 1.1, -0.4)
@@ -435,7 +435,7 @@ def D_from_matrix(irreps: Any, R: jax.typing.ArrayLike) -> jax.Array:
     Raises:
         ValueError: if ``R`` does not end with ``(3, 3)``, or ``irreps`` cannot be parsed.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> D = D_from_matrix("0e + 0o + 1o + 1e", -jnp.eye(3))  # the inversion
         >>> jnp.diag(D).tolist()

@@ -656,7 +656,7 @@ def cg_kernel(spec: TensorProductSpec) -> Callable:
         ``kernel(x1, x2, weights=None) -> out``, see
         :func:`~equitens.tp.registry.tensor_product_kernel`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> spec = TensorProductSpec.full("1o", "1o", filter_ir_out="0e")
         >>> kernel = cg_kernel(spec)

@@ -66,7 +66,7 @@ def tensor_product(x, y, filter_ir_out=None, method: str = "cg", *, irrep_normal
     Returns:
         An ``e3nn_jax.IrrepsArray`` of the regrouped output irreps.
 
-    Example:
+    Examples:
         >>> import e3nn_jax as e3nn, jax.numpy as jnp
         >>> x = e3nn.IrrepsArray("2x0e + 1o", jnp.arange(5.0))
         >>> y = e3nn.IrrepsArray("0o + 2o", jnp.arange(6.0))
@@ -121,7 +121,7 @@ def elementwise_tensor_product(
     Returns:
         An ``e3nn_jax.IrrepsArray``.
 
-    Example:
+    Examples:
         >>> import e3nn_jax as e3nn, jax.numpy as jnp
         >>> x = e3nn.IrrepsArray("2x0e + 1o", jnp.arange(5.0))
         >>> y = e3nn.IrrepsArray("1e + 0o + 0o", jnp.arange(5.0))

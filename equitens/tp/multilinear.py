@@ -329,7 +329,7 @@ def multilinear(
     Returns:
         ``kernel(x1, x2, w) -> out`` on ``(E, d1)``, ``(E, d2)``, ``(E, nw) | (nw,) | None``.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> def f(x1, x2, w):  # out[e] = x1[e] * x2[e], a bilinear product
         ...     return x1 * x2

@@ -22,7 +22,7 @@ def register_method(name: str, factory: Callable) -> None:
         factory: ``factory(spec) -> kernel`` with ``kernel(x1, x2, weights)``; it may raise a
             ``ValueError`` when it cannot evaluate a spec (paths or parities it cannot reach).
 
-    Example:
+    Examples:
         >>> "cg" in available_methods()
         True
     """
@@ -35,7 +35,7 @@ def available_methods() -> tuple[str, ...]:
     Returns:
         The names, sorted.
 
-    Example:
+    Examples:
         >>> "cg" in available_methods()
         True
     """
@@ -48,7 +48,7 @@ def check_method(method: str) -> None:
     Args:
         method: the method name to check.
 
-    Example:
+    Examples:
         >>> check_method("cg")
     """
     if method not in _FACTORIES:
@@ -74,7 +74,7 @@ def tensor_product_kernel(spec) -> Callable:
     Returns:
         The kernel function.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from equitens.tp.spec import TensorProductSpec
         >>> spec = TensorProductSpec.full("1o", "1o")

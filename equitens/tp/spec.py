@@ -81,7 +81,7 @@ class Path:
             (irrep and path normalisation folded together).
         labels: the three ``"mul x ir"`` strings, only used by ``repr``.
 
-    Example:
+    Examples:
         >>> Path(0, 1, 0, 1.0, ("1x1o", "1x2e", "1x1o"))
         (1x1o, 1x2e) -> 1x1o
     """
@@ -169,7 +169,7 @@ class TensorProductSpec:
         irrep_normalization: ``"component"``, ``"norm"`` or ``"none"``.
         method: the kernel family that evaluates the spec (``"cg"``).
 
-    Example:
+    Examples:
         >>> spec = TensorProductSpec.channelwise("8x0e + 8x1o", "0e + 1o", "8x0e + 8x1o")
         >>> spec.weight_numel
         32
@@ -269,7 +269,7 @@ class TensorProductSpec:
         Returns:
             ``(irreps_in1[path.i_in1], irreps_in2[path.i_in2], irreps_out[path.i_out])``.
 
-        Example:
+        Examples:
             >>> spec = TensorProductSpec.full("0e + 1o", "1o")
             >>> print(*spec.mul_irreps(spec.paths[0]))
             1x0e 1x1o 1x1o
@@ -290,7 +290,7 @@ class TensorProductSpec:
             ``(mul1, mul2)`` for ``"uvu"``, ``(mul1, mul2, mul_out)`` for ``"uvw"``, ``(mul1,)``
             for weighted ``"uuu"``, else ``()``.
 
-        Example:
+        Examples:
             >>> spec = TensorProductSpec.fully_connected("2x0e", "3x0e", "4x0e")
             >>> spec.path_weight_shape(spec.paths[0])
             (2, 3, 4)
@@ -318,7 +318,7 @@ class TensorProductSpec:
         Returns:
             One ``slice`` per path, in path order.
 
-        Example:
+        Examples:
             >>> spec = TensorProductSpec.channelwise("4x0e + 4x1o", "0e", "4x0e + 4x1o")
             >>> spec.weight_slices()
             (slice(0, 4, None), slice(4, 8, None))
@@ -396,7 +396,7 @@ class TensorProductSpec:
         Returns:
             The spec.
 
-        Example:
+        Examples:
             >>> spec = TensorProductSpec.from_instructions(
             ...     "4x1o", "1o", "4x0e + 4x1e", [(0, 0, 0), (0, 0, 1)], "uvu")
             >>> spec.paths
@@ -491,7 +491,7 @@ class TensorProductSpec:
         Returns:
             The spec, channel mode ``"uvuv"``, unweighted.
 
-        Example:
+        Examples:
             >>> TensorProductSpec.full("0e + 1o", "1o", filter_ir_out="0e + 1o + 1e").irreps_out
             1x0e+1x1o+1x1e
         """
@@ -548,7 +548,7 @@ class TensorProductSpec:
         Returns:
             The spec, channel mode ``"uuu"``.
 
-        Example:
+        Examples:
             >>> TensorProductSpec.elementwise("2x0e + 1o", "2x1e + 1o").irreps_out
             2x1e+1x0e+1x1e+1x2e
         """
@@ -662,7 +662,7 @@ class TensorProductSpec:
         Returns:
             The spec, weighted, paths sorted by ``(i_in1, i_in2, i_out)``.
 
-        Example:
+        Examples:
             >>> spec = TensorProductSpec.channelwise("4x0e + 4x1o", "0e + 1o", "4x0e + 4x1o")
             >>> len(spec.paths), spec.weight_numel
             (4, 16)
@@ -698,7 +698,7 @@ class TensorProductSpec:
         Returns:
             The spec, weighted, paths sorted by ``(i_in1, i_in2, i_out)``.
 
-        Example:
+        Examples:
             >>> TensorProductSpec.fully_connected("2x0e + 2x1o", "1o", "3x1o + 3x1e").weight_numel
             12
         """

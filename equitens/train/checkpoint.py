@@ -89,7 +89,7 @@ def save_checkpoint(path: str | pathlib.Path, state: Mapping[str, Any]) -> pathl
     Returns:
         The path written.
 
-    Example:
+    Examples:
         >>> import tempfile, numpy as np
         >>> folder = tempfile.mkdtemp()
         >>> path = save_checkpoint(folder + "/latest.ckpt", {"params": {"w": np.ones(2)},
@@ -137,7 +137,7 @@ def resolve_checkpoint(path: str | pathlib.Path, which: str = "best") -> pathlib
     Raises:
         ValueError: when no checkpoint is found (the message lists where it looked).
 
-    Example:
+    Examples:
         >>> import tempfile, numpy as np
         >>> run = tempfile.mkdtemp()
         >>> _ = save_checkpoint(run + "/checkpoints/latest.ckpt", {"step": 1})
@@ -182,7 +182,7 @@ def load_checkpoint(path: str | pathlib.Path, which: str = "best") -> dict:
     Raises:
         ValueError: when the file is missing, truncated, modified or not a checkpoint.
 
-    Example:
+    Examples:
         >>> import tempfile, numpy as np
         >>> path = save_checkpoint(tempfile.mkdtemp() + "/best.ckpt",
         ...                        {"params": {"w": np.arange(3.0)}})
@@ -227,7 +227,7 @@ def restore_tree(template: Any, state: Any) -> Any:
         ValueError: when the saved structure does not match the template (e.g. the checkpoint
             was written with another model or optimiser configuration).
 
-    Example:
+    Examples:
         >>> import optax, numpy as np
         >>> opt = optax.adam(0.1)
         >>> template = opt.init({"w": np.zeros(2)})

@@ -93,7 +93,7 @@ def default_config() -> dict:
     Returns:
         A nested dict; changing it does not change later calls.
 
-    Example:
+    Examples:
         >>> config = default_config()
         >>> config["model"]["name"], config["model"]["conv_method"]
         ('mace', 'cg')
@@ -111,7 +111,7 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     Returns:
         The key path as a tuple and the parsed value.
 
-    Example:
+    Examples:
         >>> parse_override("optimizer.learning_rate=1e-3")
         (('optimizer', 'learning_rate'), 0.001)
         >>> parse_override("data.train_file=null")
@@ -215,7 +215,7 @@ def load_config(
     Returns:
         The full configuration dict, validated by :func:`validate_config`.
 
-    Example:
+    Examples:
         >>> config = load_config(overrides=["training.epochs=2", "model.lmax=1"])
         >>> config["training"]["epochs"], config["model"]["lmax"]
         (2, 1)
@@ -301,7 +301,7 @@ def validate_config(config: Mapping) -> None:
         ValueError: for a missing key, a wrong type, a value out of range or not among the
             choices, or inconsistent data fractions.
 
-    Example:
+    Examples:
         >>> config = default_config()
         >>> validate_config(config)
         >>> config["optimizer"]["schedule"] = "linear"
@@ -381,7 +381,7 @@ def dump_config(config: Mapping) -> str:
     Returns:
         YAML text, keys in their original order.
 
-    Example:
+    Examples:
         >>> text = dump_config({"training": {"epochs": 3}})
         >>> print(text.strip())
         training:

@@ -28,7 +28,7 @@ class Datasets:
             ``atomic_numbers`` tuple works).
         atomic_energies: ``(len(species),)`` isolated-atom energies E0 (eV).
 
-    Example:
+    Examples:
         >>> Datasets([], [], [], None, np.zeros(0)).sizes()
         {'train': 0, 'valid': 0, 'test': 0}
     """
@@ -79,7 +79,7 @@ def prepare_datasets(config: Mapping) -> Datasets:
         ValueError: from :mod:`equitens.data` for a missing label key, an unknown element, a
             cutoff too large for the cell, and here when the training set is empty.
 
-    Example:
+    Examples:
         >>> from equitens.train.config import load_config
         >>> config = load_config(overrides=["data.train_file=missing.xyz"])
         >>> prepare_datasets(config)
@@ -160,7 +160,7 @@ def resolve_auto_model_keys(config: Mapping, datasets: Datasets) -> dict:
     Returns:
         A copy of ``config["model"]`` with numbers in place of ``"auto"``.
 
-    Example:
+    Examples:
         >>> import jraph, numpy as np
         >>> g = jraph.GraphsTuple(
         ...     nodes={"species": np.array([0, 0]), "forces": np.array([[1.0, 0, 0], [-1, 0, 0]])},

@@ -42,7 +42,7 @@ def cast_batch(batch: jraph.GraphsTuple, dtype: Any) -> jraph.GraphsTuple:
     Returns:
         The batch with floating leaves in ``dtype``, as numpy arrays.
 
-    Example:
+    Examples:
         >>> import jraph, numpy as np
         >>> g = jraph.GraphsTuple(nodes={"positions": np.zeros((2, 3))}, edges=None,
         ...                       senders=np.zeros(0, np.int32), receivers=np.zeros(0, np.int32),
@@ -74,7 +74,7 @@ def padding_size(graph_sets, batch_size: int) -> tuple[int, int]:
     Returns:
         ``(n_node, n_edge)``: the largest batch totals, plus one padding node.
 
-    Example:
+    Examples:
         >>> import jraph, numpy as np
         >>> def g(n, e):
         ...     return jraph.GraphsTuple(nodes=None, edges=None, senders=None, receivers=None,
@@ -98,12 +98,13 @@ def fixed_size_batches(
     Args:
         graphs: single graphs (``graph_from_configuration``).
         batch_size: real graphs per batch (each batch has ``batch_size + 1`` graph slots).
-        n_node, n_edge: the padded sizes (default: :func:`padding_size` of ``graphs``).
+        n_node: the padded number of nodes (default: :func:`padding_size` of ``graphs``).
+        n_edge: the padded number of edges (default: :func:`padding_size` of ``graphs``).
 
     Returns:
         The padded batches (numpy).
 
-    Example:
+    Examples:
         >>> import jraph, numpy as np
         >>> g = jraph.GraphsTuple(nodes={"x": np.zeros((2, 1))}, edges={"y": np.zeros((1, 1))},
         ...     senders=np.array([0]), receivers=np.array([1]), globals={"w": np.ones(1)},
@@ -133,7 +134,7 @@ def make_eval_step(
     Returns:
         The compiled function (one compilation per padding bucket).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jraph, numpy as np
         >>> def predict(model, params, graph, compute_stress=True):
         ...     return {"energy": params["e"] * graph.n_node,
@@ -171,7 +172,7 @@ def loss_from_sums(sums: Mapping[str, float], weights: LossWeights) -> float:
     Returns:
         The loss (a float).
 
-    Example:
+    Examples:
         >>> sums = {"energy_per_atom_sq": 2.0, "energy_count": 2.0, "forces_sq": 3.0,
         ...         "forces_count": 6.0}
         >>> loss_from_sums(sums, LossWeights(1.0, 10.0, 1.0))
@@ -206,7 +207,7 @@ def evaluate_batches(
         ``{"loss", "energy_mae", "energy_rmse", "energy_per_atom_mae", "energy_per_atom_rmse",
         "forces_mae", "forces_rmse", ...}`` in eV, eV/atom, eV/A (eV/A^3 for stress).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jraph, numpy as np
         >>> def predict(model, params, graph, compute_stress=True):
         ...     return {"energy": params["e"] * graph.n_node,
@@ -242,7 +243,7 @@ def format_errors(errors: Mapping[str, float], title: str = "") -> str:
     Returns:
         The table as text.
 
-    Example:
+    Examples:
         >>> print(format_errors({"forces_mae": 0.0123, "forces_rmse": 0.02}))
         quantity             MAE        RMSE
         forces (meV/A)       12.300     20.000
@@ -280,8 +281,9 @@ def evaluate_checkpoint(
         checkpoint: a checkpoint file or run folder (the best checkpoint is used).
         data_file: the extxyz file with reference energies and forces.
         batch_size: batch size (default: the run's ``data.eval_batch_size``).
-        energy_key, forces_key, stress_key: the label keys (default: the run's ``data``
-            section).
+        energy_key: the energy label key (default: the run's ``data`` section).
+        forces_key: the forces label key (default: the run's ``data`` section).
+        stress_key: the stress label key (default: the run's ``data`` section).
         build_model: the model factory (default ``equitens.models.build_model``).
         predict: the prediction function (default ``equitens.models.predict``).
 
@@ -292,7 +294,7 @@ def evaluate_checkpoint(
         ValueError: for a missing/corrupted checkpoint, a missing label key or an element the
             model was not trained on (the message names it).
 
-    Example:
+    Examples:
         >>> evaluate_checkpoint("no/such/run", "data.xyz")
         Traceback (most recent call last):
         ...

@@ -61,7 +61,7 @@ __all__ = ["TrainState", "TrainingDivergedError", "epoch_seed", "make_train_step
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept.
 
-    Example:
+    Examples:
         >>> issubclass(TrainingDivergedError, RuntimeError)
         True
     """
@@ -76,7 +76,7 @@ class TrainState(NamedTuple):
         ema_params: the moving average of the parameters (``None`` without EMA).
         step: the number of optimisation steps done (int32 scalar).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> state = TrainState({"w": jnp.zeros(2)}, (), None, jnp.array(0))
         >>> int(state._replace(step=state.step + 1).step)
@@ -99,7 +99,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
     Returns:
         A seed in ``[0, 2**31)``; a resumed run shuffles each epoch as the uninterrupted one.
 
-    Example:
+    Examples:
         >>> epoch_seed(0, 1) == epoch_seed(0, 1), epoch_seed(0, 1) == epoch_seed(0, 2)
         (True, False)
     """
@@ -128,7 +128,7 @@ def make_train_step(
     Returns:
         The compiled step; ``lr_factor`` (a scalar) multiplies the updates (plateau schedule).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jraph, numpy as np, optax
         >>> def predict(model, params, graph, compute_stress=True):
         ...     return {"energy": params["e"] * graph.n_node,
@@ -246,7 +246,7 @@ def train(
         TrainingDivergedError: when the loss becomes NaN or infinite; the last checkpoint
             written before that is left untouched.
 
-    Example:
+    Examples:
         >>> train({"training": {"epochs": 0}})
         Traceback (most recent call last):
         ...

@@ -31,7 +31,7 @@ class LossWeights:
         forces: weight of the mean squared force-component error (eV/A)^2.
         stress: weight of the mean squared stress-component error (eV/A^3)^2.
 
-    Example:
+    Examples:
         >>> LossWeights.from_config({"energy_weight": 1.0, "forces_weight": 10.0,
         ...                          "stress_weight": 0.0})
         LossWeights(energy=1.0, forces=10.0, stress=0.0)
@@ -60,7 +60,7 @@ def node_graph_index(graph: jraph.GraphsTuple) -> jax.Array:
     Returns:
         ``i`` repeated ``n_node[i]`` times, for each graph ``i``.
 
-    Example:
+    Examples:
         >>> import jraph, numpy as np
         >>> g = jraph.GraphsTuple(nodes=np.zeros((3, 1)), edges=None, senders=None,
         ...                       receivers=None, globals=None, n_node=np.array([2, 1]),
@@ -100,7 +100,7 @@ def weighted_loss(
         ``(loss, terms)`` with ``terms = {"energy": ..., "forces": ..., "stress": ...}`` (the
         unweighted mean squared errors).
 
-    Example:
+    Examples:
         >>> import jraph, numpy as np
         >>> batch = jraph.GraphsTuple(
         ...     nodes={"forces": np.zeros((2, 3))}, edges=None, senders=None, receivers=None,
@@ -157,7 +157,7 @@ def error_sums(
         energy_count, forces_abs, forces_sq, forces_count`` and, with stress predicted,
         ``stress_abs, stress_sq, stress_count``.
 
-    Example:
+    Examples:
         >>> import jraph, numpy as np
         >>> batch = jraph.GraphsTuple(
         ...     nodes={"forces": np.zeros((2, 3))}, edges=None, senders=None, receivers=None,
@@ -206,7 +206,7 @@ def errors_from_sums(sums: Mapping[str, float]) -> dict[str, float]:
         ``{"energy_mae", "energy_rmse", "energy_per_atom_mae", "energy_per_atom_rmse",
         "forces_mae", "forces_rmse", ("stress_mae", "stress_rmse")}`` as floats.
 
-    Example:
+    Examples:
         >>> errors_from_sums({"forces_abs": 6.0, "forces_sq": 12.0, "forces_count": 3.0})
         {'forces_mae': 2.0, 'forces_rmse': 2.0}
     """

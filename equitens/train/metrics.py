@@ -26,7 +26,7 @@ def read_metrics(path: str | pathlib.Path) -> list[dict[str, float]]:
     Returns:
         One dict per row, values as floats (empty cells as NaN); ``[]`` if the file is missing.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> path = tempfile.mkdtemp() + "/metrics.csv"
         >>> append_metrics(path, {"epoch": 1, "train_loss": 0.5})
@@ -74,7 +74,7 @@ def append_metrics(path: str | pathlib.Path, row: Mapping[str, float]) -> None:
         path: the CSV file (created if missing).
         row: column name -> number.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> path = tempfile.mkdtemp() + "/metrics.csv"
         >>> append_metrics(path, {"epoch": 1, "train_loss": 0.5})
@@ -94,7 +94,7 @@ def truncate_metrics(path: str | pathlib.Path, last_epoch: int) -> None:
         path: the CSV file (nothing happens if it is missing).
         last_epoch: the epoch of the checkpoint resumed from.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> path = tempfile.mkdtemp() + "/metrics.csv"
         >>> for epoch in (1, 2, 3):
@@ -118,7 +118,7 @@ def plot_learning_curve(metrics_csv: str | pathlib.Path, out_png: str | pathlib.
         metrics_csv: the CSV file of :func:`append_metrics`.
         out_png: the image to write.
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> folder = tempfile.mkdtemp()
         >>> for epoch, loss in enumerate((1.0, 0.5, 0.3), start=1):

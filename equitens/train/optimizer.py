@@ -43,7 +43,7 @@ def learning_rate_schedule(optimizer_config: Mapping, total_steps: int) -> optax
         A function from the step count to the learning rate. ``"plateau"`` gives the
         warm-up and a constant rate here; :func:`plateau_update` reduces it.
 
-    Example:
+    Examples:
         >>> config = {"learning_rate": 0.01, "warmup_steps": 10, "schedule": "cosine",
         ...           "min_lr_factor": 0.1}
         >>> schedule = learning_rate_schedule(config, total_steps=110)
@@ -76,7 +76,7 @@ def make_optimizer(optimizer_config: Mapping, total_steps: int) -> optax.Gradien
     Returns:
         An ``optax.GradientTransformation``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> config = {"name": "amsgrad", "learning_rate": 0.1, "beta1": 0.9, "beta2": 0.999,
         ...           "eps": 1e-8, "weight_decay": 0.0, "clip_norm": 1.0, "warmup_steps": 0,
@@ -119,7 +119,7 @@ class PlateauState:
         best: the best validation loss seen so far.
         bad_epochs: epochs since the last improvement.
 
-    Example:
+    Examples:
         >>> PlateauState()
         PlateauState(factor=1.0, best=inf, bad_epochs=0)
     """
@@ -155,7 +155,7 @@ def plateau_update(
     Returns:
         The new state.
 
-    Example:
+    Examples:
         >>> s = PlateauState()
         >>> for loss in (1.0, 1.0, 1.0):
         ...     s = plateau_update(s, loss, patience=1, reduce_factor=0.5, min_factor=0.1)
@@ -185,7 +185,7 @@ def ema_update(ema_params, params, decay: float, step: jax.Array):
     Returns:
         The new average.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> ema = ema_update({"w": jnp.array(0.0)}, {"w": jnp.array(1.0)}, 0.99, jnp.array(0))
         >>> round(float(ema["w"]), 4)

@@ -99,7 +99,7 @@ def sh_to_fourier_table(lmax: int) -> np.ndarray:
         Read-only complex128 array ``((lmax + 1)^2, (2 lmax + 1)^2)``, ``(u, v)`` row-major with
         ``u, v = -lmax..lmax``.
 
-    Example:
+    Examples:
         >>> M = sh_to_fourier_table(1)
         >>> M.shape
         (4, 9)
@@ -134,7 +134,7 @@ def fourier_to_sh_table(lmax_in: int, lmax: int) -> np.ndarray:
     Returns:
         Read-only complex128 array ``((2 lmax_in + 1)^2, (lmax + 1)^2)``.
 
-    Example:
+    Examples:
         >>> fourier_to_sh_table(2, 1).shape
         (25, 4)
     """
@@ -382,7 +382,7 @@ def fourier_product(a: jax.Array, b: jax.Array, product: GauntProduct, pairs: bo
     Returns:
         ``(E, U * V | U, (lmax_out + 1)^2)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from equitens.so3 import gaunt
         >>> p = GauntProduct((0,), (0,), (0,), 1, 1, 2)
@@ -432,7 +432,7 @@ def gaunt_fourier_kernel(spec: TensorProductSpec):
     Returns:
         ``kernel(x1, x2, weights=None) -> out``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from equitens.tp.gaunt.plan import gaunt_spec
         >>> from equitens.tp.gaunt.grid import gaunt_grid_kernel

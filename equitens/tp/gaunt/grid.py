@@ -46,7 +46,7 @@ def grid_product(a: jax.Array, b: jax.Array, product: GauntProduct, pairs: bool)
     Returns:
         ``(E, U * V | U, (lmax_out + 1)^2)``: the coefficients of the products.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> p = GauntProduct((0,), (0,), (0,), 1, 1, 2)
         >>> c = grid_product(jnp.ones((1, 1, 4)), jnp.ones((1, 1, 4)), p, pairs=True)
@@ -89,7 +89,7 @@ def gaunt_grid_kernel(spec: TensorProductSpec):
         ValueError: for weighted specs, ``"uvu"``/``"uvw"`` modes or odd paths, naming a method that
             can evaluate them.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from equitens.so3 import gaunt
         >>> from equitens.tp.gaunt.plan import gaunt_spec
@@ -152,7 +152,7 @@ def to_grid(x: jax.Array, irreps, grid: S2Grid, *, normalization: str = "integra
     Returns:
         ``(..., U, n_beta, n_alpha)`` samples.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from equitens.so3 import gaunt
         >>> grid = grid_for_power(1, 2, 2)
@@ -189,7 +189,7 @@ def from_grid(values: jax.Array, irreps_out, grid: S2Grid, *, normalization: str
     Returns:
         ``(..., irreps_out.dim)`` coefficients.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> grid = grid_for_power(2, 1, 2)
         >>> x = jnp.arange(9.0)
@@ -219,7 +219,7 @@ def grid_for_power(lmax: int, power: int, lmax_out: int) -> S2Grid:
     Returns:
         ``S2Grid.exact_for(max(power * lmax + lmax_out, 2 * lmax_out))``.
 
-    Example:
+    Examples:
         >>> grid_for_power(3, 3, 3)
         S2Grid(n_beta=7, n_alpha=13)
     """

@@ -50,7 +50,7 @@ def sector(ir: Irrep) -> int:
     sector (``0o, 1e, 2o, ...``) is a pseudo-function. A product of sectors ``s1, s2`` through an
     even path lands in sector ``s1 s2``, through an odd path in ``-s1 s2``.
 
-    Example:
+    Examples:
         >>> sector(Irrep("1o")), sector(Irrep("1e"))
         (1, -1)
     """
@@ -109,7 +109,7 @@ def check_servable(spec: TensorProductSpec, method: str, *, odd_allowed: bool) -
         method: the Gaunt method's name (for the messages).
         odd_allowed: whether the method evaluates odd paths (``"vector_gaunt"``).
 
-    Example:
+    Examples:
         >>> spec = TensorProductSpec.full("1o", "1o", method="cg")
         >>> try:
         ...     check_servable(spec, "gaunt_grid", odd_allowed=False)
@@ -155,7 +155,7 @@ def plan_products(spec: TensorProductSpec, *, odd_allowed: bool = False) -> tupl
     Returns:
         The products; the sum of their outputs is the spec's output.
 
-    Example:
+    Examples:
         >>> spec = gaunt_spec("0e + 1o + 2e", "0e + 1o + 2e")
         >>> len(plan_products(spec))
         1
@@ -254,7 +254,7 @@ def gaunt_spec(
     Returns:
         The unweighted :class:`~equitens.tp.spec.TensorProductSpec`.
 
-    Example:
+    Examples:
         >>> spec = gaunt_spec("0e + 1o", "0e + 1o")
         >>> spec.irreps_out
         1x0e+1x1o+1x2e
@@ -329,7 +329,7 @@ def gaunt_cg_spec(spec: TensorProductSpec) -> TensorProductSpec:
     Returns:
         The ``"cg"`` spec.
 
-    Example:
+    Examples:
         >>> import math
         >>> cg = gaunt_cg_spec(TensorProductSpec.full("1o", "1o", "0e", method="cg"))
         >>> cg.method, math.isclose(cg.paths[0].coefficient, gaunt_kappa(1, 1, 0))

@@ -94,7 +94,7 @@ def vector_gaunt_kappa(l1: int, l2: int, l3: int) -> float:
     Returns:
         ``kappa_v`` as a float (computed in float64 by exact quadrature, cached).
 
-    Example:
+    Examples:
         >>> round(vector_gaunt_kappa(1, 1, 1), 6)
         1.196827
         >>> vector_gaunt_kappa(1, 1, 2)
@@ -118,7 +118,7 @@ def vector_gaunt(l1: int, l2: int, l3: int) -> np.ndarray:
     Returns:
         float64 array ``(2 l1 + 1, 2 l2 + 1, 2 l3 + 1)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> bool(np.allclose(vector_gaunt(1, 2, 2), -vector_gaunt(2, 1, 2).transpose(1, 0, 2)))
         True
@@ -143,7 +143,7 @@ def vector_product(a: jax.Array, b: jax.Array, product: GauntProduct, pairs: boo
     Returns:
         ``(E, U * V | U, (lmax_out + 1)^2)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> p = GauntProduct((0,), (0,), (0,), 1, 1, 1, odd=True)
         >>> x, y = jnp.array([0.0, 1.0, 2.0, 3.0]), jnp.array([0.0, -1.0, 0.5, 2.0])
@@ -188,7 +188,7 @@ def vector_gaunt_kernel(spec: TensorProductSpec):
     Returns:
         ``kernel(x1, x2, weights=None) -> out``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> spec = TensorProductSpec.full("1o", "1o", "1e", method="vector_gaunt")
         >>> x, y = jnp.array([1.0, 0.0, 0.0]), jnp.array([0.0, 1.0, 0.0])
