@@ -1,0 +1,30 @@
+"""The examples of docs/guide/edge_convolution.md run and print what the page says they print."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pathlib
+import re
+
+PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "guide" / "edge_convolution.md"
+
+
+def _blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", PAGE.read_text(), flags=re.S)
+
+
+def _expected_output(block: str) -> list[str]:
+    lines = block.splitlines()
+    return [line[2:] for previous, line in zip(lines, lines[1:]) if previous.lstrip().startswith("print(") and line.startswith("# ")]
+
+
+def test_examples_run_and_print_what_the_page_says():
+    blocks = _blocks()
+    assert blocks and sum(len(_expected_output(b)) for b in blocks) >= 2
+    namespace: dict = {}
+    for index, block in enumerate(blocks):
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            exec(compile(block, f"{PAGE.name}, block {index}", "exec"), namespace)
+        assert buffer.getvalue().splitlines() == _expected_output(block), f"block {index}"
