@@ -28,6 +28,7 @@ import functools
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -305,7 +306,16 @@ def cp_factors(
     if not fit:
         raise ValueError(
             f"no cached CP factors of {key} reach tol={tol:g}; pass fit=True to fit them (ALS, "
-            "float64; seconds to minutes for lmax <= 4) or raise tol"
+            "float64; seconds for lmax <= 2, about a minute at 3, tens of minutes from 4 on) or "
+            "raise tol"
+        )
+    if lmax >= 4:
+        warnings.warn(
+            f"no cached CP factors of {key} reach tol={tol:g}: fitting them now (ALS in float64), "
+            "which takes tens of minutes on a CPU from lmax 4 on. Build them once offline with "
+            f"`python -m equitens.cp.build --lmax {lmax}`, or raise tol.",
+            UserWarning,
+            stacklevel=2,
         )
     factors = fit_cp_factors(irreps_in, lmax, irreps_out, tol=tol, path_normalization=path_normalization)
     try:
