@@ -49,7 +49,7 @@ def _build(method: str, L: int, C: int, E: int, dtype: Any, cp_tol: float):
     import jax
     import jax.numpy as jnp
 
-    import equitens.conv.so2  # noqa: F401  (registers "so2")
+    import equitens.conv.so2  # registers "so2"
     from equitens.conv import edge_convolution
     from equitens.conv.cg import sh_irreps
     from equitens.tp.spec import TensorProductSpec
@@ -80,9 +80,11 @@ def _build(method: str, L: int, C: int, E: int, dtype: Any, cp_tol: float):
         from e3nn_jax.legacy import FunctionalTensorProduct
 
         tp = FunctionalTensorProduct(
-            e3nn.Irreps(irreps), e3nn.Irreps(str(sh_irreps(L))), e3nn.Irreps(irreps), instructions
+            e3nn.Irreps(irreps), sh_irreps(L).to_e3nn(), e3nn.Irreps(irreps), instructions
         )
-        numel = sum(i.path_shape and int(jnp.prod(jnp.array(i.path_shape))) for i in tp.instructions)
+        numel = sum(
+            i.path_shape and int(jnp.prod(jnp.array(i.path_shape))) for i in tp.instructions
+        )
 
         def f(x, v, w):
             sh = e3nn.spherical_harmonics(
@@ -109,7 +111,7 @@ def _build(method: str, L: int, C: int, E: int, dtype: Any, cp_tol: float):
             xi = e3nn.IrrepsArray(irreps, x)
             y = e3nn.tensor_product_with_spherical_harmonics(xi, e3nn.IrrepsArray("1o", v), L)
             outs, start = {ir: 0.0 for ir in wanted}, 0
-            for (mul, ir), chunk in zip(y.irreps, y.chunks):
+            for (mul, ir), chunk in zip(y.irreps, y.chunks, strict=True):
                 if ir in wanted:  # weight each path block per edge and channel, sum per irrep
                     outs[ir] = outs[ir] + chunk * w[:, start : start + mul, None]
                     start += mul
@@ -134,7 +136,12 @@ def _worker(args: argparse.Namespace) -> None:
     f, (x, v, w) = _build(args.method, args.L, args.channels, args.edges, dtype, args.cp_tol)
     workload = timing.MODES[args.mode](f, (0, 1, 2))
     m = timing.benchmark(workload, x, v, w, repeats=args.repeats, warmup=1)
-    record = {"method": args.method, "L": args.L, "mode": args.mode, "weight_numel": int(w.shape[1])}
+    record = {
+        "method": args.method,
+        "L": args.L,
+        "mode": args.mode,
+        "weight_numel": int(w.shape[1]),
+    }
     record.update(m.as_dict())
     print("RECORD " + json.dumps(record))
 
@@ -165,7 +172,9 @@ def _table(records: list[dict[str, Any]], methods: list[str]) -> str:
     ls = sorted({r["L"] for r in records})
     modes = [m for m in MODES if any(r["mode"] == m for r in records)]
     head = ["L", "mode"] + [f"{m} ms" for m in methods]
-    head += [f"{b}/so2" for b in ("e3nn-cg", "e3nn-tpwsh", "cg") if b in methods and "so2" in methods]
+    head += [
+        f"{b}/so2" for b in ("e3nn-cg", "e3nn-tpwsh", "cg") if b in methods and "so2" in methods
+    ]
     lines = [head]
     for L in ls:
         for mode in modes:
@@ -184,7 +193,7 @@ def _table(records: list[dict[str, Any]], methods: list[str]) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = []
     for i, line in enumerate(lines):
-        out.append("  ".join(c.rjust(w) for c, w in zip(line, widths)))
+        out.append("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)))
         if i == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
@@ -196,14 +205,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="L in {2, 4}, fwd+bwd, 3 repeats")
     parser.add_argument("--ls", default=None, help="comma-separated L (default 1..8)")
     parser.add_argument("--methods", default="so2,cg,e3nn-cg,e3nn-tpwsh")
-    parser.add_argument("--modes", default=None, help="comma-separated (default fwd,fwd+bwd,double)")
+    parser.add_argument(
+        "--modes", default=None, help="comma-separated (default fwd,fwd+bwd,double)"
+    )
     parser.add_argument("--edges", type=int, default=20_000)
     parser.add_argument("--channels", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per case")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    parser.add_argument("--cp-tol", type=float, default=1e-3, help="CP relative Frobenius tolerance")
-    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/conv-*.json)")
+    parser.add_argument(
+        "--cp-tol", type=float, default=1e-3, help="CP relative Frobenius tolerance"
+    )
+    parser.add_argument(
+        "--out", default=None, help="JSON path (default benchmarks/results/conv-*.json)"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
     parser.add_argument("--L", type=int, help=argparse.SUPPRESS)
@@ -234,7 +249,11 @@ def main(argv: list[str] | None = None) -> None:
                 t = record.get("median_ms")
                 print(
                     f"L={L} {mode:8s} {method:11s} "
-                    + (f"{t:9.2f} ms  compile {record['compile_s']:.1f} s" if t else record["status"]),
+                    + (
+                        f"{t:9.2f} ms  compile {record['compile_s']:.1f} s"
+                        if t
+                        else record["status"]
+                    ),
                     flush=True,
                 )
     from benchmarks import timing

@@ -66,9 +66,11 @@ def build(impl: str, L: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
     irreps = e3nn.Irreps(natural(L))
     keep = None if impl == "e3nn" else e3nn.Irreps(natural(2 * L))
     if impl in ("e3nn", "e3nn-even"):
-        return lambda x, y: e3nn.tensor_product(
-            e3nn.IrrepsArray(irreps, x), e3nn.IrrepsArray(irreps, y), filter_ir_out=keep
-        ).array
+        return lambda x, y: (
+            e3nn.tensor_product(
+                e3nn.IrrepsArray(irreps, x), e3nn.IrrepsArray(irreps, y), filter_ir_out=keep
+            ).array
+        )
     raise ValueError(f"unknown implementation {impl!r}; use one of {IMPLS}")
 
 
@@ -101,7 +103,10 @@ def run(
         errors = _verify(fns, x[:256], y[:256]) if "cg-even" in fns else {}
         for impl, err in errors.items():
             if err > 1e-4:
-                print(f"L={L} {impl}: relative error {err:.2e} against cg-even, not timed", file=sys.stderr)
+                print(
+                    f"L={L} {impl}: relative error {err:.2e} against cg-even, not timed",
+                    file=sys.stderr,
+                )
                 todo.remove(impl)
         for mode in modes:
             for impl in todo:
@@ -111,7 +116,11 @@ def run(
                 if impl in errors:
                     record["rel_err_vs_cg_even_f32"] = errors[impl]
                 records.append(record)
-                print(f"L={L:2d} {mode:8s} {impl:14s} {m.median_s * 1e3:10.3f} ms  compile {m.compile_s:6.2f} s", flush=True)
+                print(
+                    f"L={L:2d} {mode:8s} {impl:14s} {m.median_s * 1e3:10.3f} ms  "
+                    f"compile {m.compile_s:6.2f} s",
+                    flush=True,
+                )
     return records
 
 
@@ -130,7 +139,9 @@ def accuracy(Ls: list[int], batch: int = 1000) -> list[dict]:
             f = jax.jit(build(impl, L))
             exact = np.asarray(f(jnp.asarray(x, jnp.float64), jnp.asarray(y, jnp.float64)))
             ref = exact if ref is None else ref
-            single = np.asarray(f(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)), np.float64)
+            single = np.asarray(
+                f(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)), np.float64
+            )
             rows.append(
                 {
                     "L": L,
@@ -146,8 +157,13 @@ def accuracy(Ls: list[int], batch: int = 1000) -> list[dict]:
 def table(records: list[dict]) -> str:
     """Markdown: median ms per (L, mode, impl), with ratios against e3nn and gaunt_grid."""
     by = {(r["L"], r["mode"], r["impl"]): r["median_ms"] for r in records}
-    lines = ["| L | mode | impl | ms | x e3nn (speedup) | time / gaunt_grid |", "|---|---|---|---|---|---|"]
-    for (L, mode, impl), ms in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], IMPLS.index(kv[0][2]))):
+    lines = [
+        "| L | mode | impl | ms | x e3nn (speedup) | time / gaunt_grid |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (L, mode, impl), ms in sorted(
+        by.items(), key=lambda kv: (kv[0][0], kv[0][1], IMPLS.index(kv[0][2]))
+    ):
         e3 = by.get((L, mode, "e3nn"))
         grid = by.get((L, mode, "gaunt_grid"))
         lines.append(
@@ -162,12 +178,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="L = 2, 4 only, 3 repeats")
     parser.add_argument("--L", type=int, nargs="+", default=list(range(1, 9)))
     parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
-    parser.add_argument("--modes", nargs="+", default=list(timing.MODES), choices=list(timing.MODES))
+    parser.add_argument(
+        "--modes", nargs="+", default=list(timing.MODES), choices=list(timing.MODES)
+    )
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--baseline-max-L", type=int, default=8, help="skip the CG baselines above this L")
-    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/gaunt-<time>.json)")
-    parser.add_argument("--accuracy", action="store_true", help="float32 error vs L instead of timings (x64)")
+    parser.add_argument(
+        "--baseline-max-L", type=int, default=8, help="skip the CG baselines above this L"
+    )
+    parser.add_argument(
+        "--out", default=None, help="JSON path (default benchmarks/results/gaunt-<time>.json)"
+    )
+    parser.add_argument(
+        "--accuracy", action="store_true", help="float32 error vs L instead of timings (x64)"
+    )
     args = parser.parse_args(argv)
     if args.accuracy:
         jax.config.update("jax_enable_x64", True)
@@ -179,7 +203,9 @@ def main(argv: list[str] | None = None) -> None:
     Ls, repeats = ([2, 4], 3) if args.quick else (args.L, args.repeats)
     jax.config.update("jax_default_matmul_precision", "highest")
     records = run(Ls, args.impls, args.modes, args.batch, repeats, args.baseline_max_L)
-    path = timing.write_json(records, args.out, name="gaunt", L=Ls, batch=args.batch, impls=args.impls)
+    path = timing.write_json(
+        records, args.out, name="gaunt", L=Ls, batch=args.batch, impls=args.impls
+    )
     print(table(records))
     print(f"wrote {path}")
 

@@ -31,10 +31,10 @@ import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.timing import benchmark, write_json  # noqa: E402
-from equitens.models import build_model, predict  # noqa: E402
-from equitens.models.blocks import edge_features, graph_energy, hidden_irreps  # noqa: E402
-from equitens.nn.radial import RadialMLP  # noqa: E402
+from benchmarks.timing import benchmark, write_json
+from equitens.models import build_model, predict
+from equitens.models.blocks import edge_features, graph_energy, hidden_irreps
+from equitens.nn.radial import RadialMLP
 
 
 class E3nnMACE(nn.Module):
@@ -58,30 +58,44 @@ class E3nnMACE(nn.Module):
         species = graph.nodes["species"]
         vectors, mask, embedding = edge_features(graph, self.cutoff, self.num_radial_basis, 5)
         c = self.num_channels
-        sh = e3nn.spherical_harmonics(e3nn.Irreps.spherical_harmonics(self.lmax), vectors, normalize=True, normalization="component")
+        sh = e3nn.spherical_harmonics(
+            e3nn.Irreps.spherical_harmonics(self.lmax),
+            vectors,
+            normalize=True,
+            normalization="component",
+        )
         table = self.param("embedding", nn.initializers.normal(1.0), (self.num_species, c))
         h = e3nn.IrrepsArray(f"{c}x0e", table[species])
-        irreps_a = e3nn.Irreps(str(hidden_irreps(c, self.lmax)))
+        irreps_a = hidden_irreps(c, self.lmax).to_e3nn()
         node_energy = jnp.zeros(species.shape)
         for t in range(self.num_interactions):
             last = t == self.num_interactions - 1
-            irreps_out = e3nn.Irreps(f"{c}x0e") if last else e3nn.Irreps(str(hidden_irreps(c, self.hidden_lmax)))
+            irreps_out = (
+                e3nn.Irreps(f"{c}x0e") if last else hidden_irreps(c, self.hidden_lmax).to_e3nn()
+            )
             h_up = e3nn.flax.Linear(h.irreps)(h)
             reach = [e3nn.Irrep(l, p) for l in range(self.lmax + 1) for p in (1, -1)]
             messages = e3nn.tensor_product(h_up[graph.senders], sh, filter_ir_out=reach).regroup()
             mix = RadialMLP(self.radial_mlp, messages.irreps.num_irreps)(embedding) * mask[:, None]
             messages = messages * mix
-            summed = e3nn.scatter_sum(messages, dst=graph.receivers, output_size=h.shape[0]) / self.avg_num_neighbors
+            summed = (
+                e3nn.scatter_sum(messages, dst=graph.receivers, output_size=h.shape[0])
+                / self.avg_num_neighbors
+            )
             a = e3nn.flax.Linear(irreps_a)(summed)
             b = self._product(a, species, irreps_out, t)
             new_h = e3nn.flax.Linear(irreps_out)(b)
             if t > 0:
-                new_h = new_h + e3nn.flax.Linear(irreps_out, num_indexed_weights=self.num_species)(species, h)
+                new_h = new_h + e3nn.flax.Linear(irreps_out, num_indexed_weights=self.num_species)(
+                    species, h
+                )
             h = new_h
             scalars = h.filter(keep="0e")
             if last:
                 hidden = e3nn.flax.Linear(f"{self.readout_mlp}x0e")(scalars)
-                out = e3nn.flax.Linear("0e")(e3nn.IrrepsArray(hidden.irreps, jax.nn.silu(hidden.array)))
+                out = e3nn.flax.Linear("0e")(
+                    e3nn.IrrepsArray(hidden.irreps, jax.nn.silu(hidden.array))
+                )
             else:
                 out = e3nn.flax.Linear("0e")(scalars)
             node_energy = node_energy + out.array[:, 0]
@@ -96,8 +110,11 @@ class E3nnMACE(nn.Module):
         lmax_keep = max(ir.l for ir in targets) + self.lmax
         degrees = [x]
         for nu in range(2, self.correlation + 1):
-            keep = targets if nu == self.correlation else [
-                e3nn.Irrep(l, p) for l in range(lmax_keep + 1) for p in (1, -1)]
+            keep = (
+                targets
+                if nu == self.correlation
+                else [e3nn.Irrep(l, p) for l in range(lmax_keep + 1) for p in (1, -1)]
+            )
             degrees.append(e3nn.tensor_product(degrees[-1], x, filter_ir_out=keep).regroup())
         outputs = []
         for ir in targets:
@@ -107,7 +124,9 @@ class E3nnMACE(nn.Module):
             k = stacked.irreps.num_irreps
             w = self.param(f"w_{t}_{ir}", nn.initializers.normal(k**-0.5), (self.num_species, k, c))
             arr = stacked.array.reshape(stacked.shape[:-1] + (k, ir.dim))
-            outputs.append(jnp.einsum("nckd,nkc->ncd", arr, w[species]).reshape(arr.shape[0], c * ir.dim))
+            outputs.append(
+                jnp.einsum("nckd,nkc->ncd", arr, w[species]).reshape(arr.shape[0], c * ir.dim)
+            )
         return e3nn.IrrepsArray(irreps_out, jnp.concatenate(outputs, axis=-1))
 
 
@@ -139,7 +158,9 @@ def train_step_fn(model, prediction, optimizer):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/ethanol/train.xyz"))
+    parser.add_argument(
+        "--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/ethanol/train.xyz")
+    )
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--lmax", type=int, default=2)
@@ -148,7 +169,9 @@ def main(argv=None) -> None:
     parser.add_argument("--cutoff", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", choices=["equitens", "e3nn"], default=None)
-    parser.add_argument("--product-algorithm", choices=["dense", "blocked", "kernel"], default="blocked")
+    parser.add_argument(
+        "--product-algorithm", choices=["dense", "blocked", "kernel"], default="blocked"
+    )
     args = parser.parse_args(argv)
 
     from equitens.data import SpeciesTable, graph_from_configuration, read_extxyz
@@ -162,13 +185,29 @@ def main(argv=None) -> None:
     batch = jax.tree_util.tree_map(jnp.asarray, batch)
     e0 = np.zeros(len(table))
     avg = e / n
-    hyper = {"num_channels": args.channels, "lmax": args.lmax, "hidden_lmax": 1, "correlation": args.correlation,
-             "num_interactions": args.interactions, "avg_num_neighbors": avg, "cutoff": args.cutoff}
+    hyper = {
+        "num_channels": args.channels,
+        "lmax": args.lmax,
+        "hidden_lmax": 1,
+        "correlation": args.correlation,
+        "num_interactions": args.interactions,
+        "avg_num_neighbors": avg,
+        "cutoff": args.cutoff,
+        "radial_mlp": (64, 64, 64),  # explicit: both models, whatever the library default
+    }
     models = {
-        "equitens": (build_model({"model": {"name": "mace", "product_algorithm": args.product_algorithm, **hyper}},
-                                 table, e0), predict),
-        "e3nn": (E3nnMACE(len(table), tuple(e0), **{k: v for k, v in hyper.items()}),
-                 lambda m, p, g: _e3nn_predict(m, p, g)),
+        "equitens": (
+            build_model(
+                {"model": {"name": "mace", "product_algorithm": args.product_algorithm, **hyper}},
+                table,
+                e0,
+            ),
+            predict,
+        ),
+        "e3nn": (
+            E3nnMACE(len(table), tuple(e0), **{k: v for k, v in hyper.items()}),
+            lambda m, p, g: _e3nn_predict(m, p, g),
+        ),
     }
     optimizer = optax.adam(1e-3)
     records = []
@@ -181,8 +220,11 @@ def main(argv=None) -> None:
         m = benchmark(step, params, opt_state, batch, repeats=args.repeats, warmup=1)
         count = sum(x.size for x in jax.tree_util.tree_leaves(params))
         records.append({"model": name, "num_params": count, **m.as_dict()})
-        print(f"{name:9s} params {count:8d}  step {m.median_s * 1e3:9.1f} ms (min {m.min_s * 1e3:.1f})  "
-              f"compile {m.compile_s:.1f} s", flush=True)
+        print(
+            f"{name:9s} params {count:8d}  step {m.median_s * 1e3:9.1f} ms "
+            f"(min {m.min_s * 1e3:.1f})  compile {m.compile_s:.1f} s",
+            flush=True,
+        )
     if len(records) == 2:
         ratio = records[1]["median_ms"] / records[0]["median_ms"]
         print(f"e3nn-jax / equitens step time: {ratio:.2f}x")

@@ -32,7 +32,9 @@ from equitens.so3.spherical_harmonics import spherical_harmonics
 CANDIDATE, BASELINE = "equitens", "e3nn-jax"
 
 
-def _check(name: str, ours: Callable[..., Any], ref: Callable[..., Any], args: tuple[Any, ...], tol: float) -> str:
+def _check(
+    name: str, ours: Callable[..., Any], ref: Callable[..., Any], args: tuple[Any, ...], tol: float
+) -> str:
     """Compare the two implementations on ``args`` (small); return a note ('' when they agree)."""
     a, b = jax.jit(ours)(*args), jax.jit(ref)(*args)
     err = float(jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(b)), 1e-30))
@@ -56,12 +58,21 @@ def _run_case(
 ) -> None:
     for mode in modes:
         for impl, f in impls.items():
-            m = timing.benchmark(timing.MODES[mode](f, argnums), *args, repeats=repeats, warmup=warmup)
-            record = {"benchmark": benchmark, "case": case, "mode": mode, "impl": impl, "note": note}
+            m = timing.benchmark(
+                timing.MODES[mode](f, argnums), *args, repeats=repeats, warmup=warmup
+            )
+            record = {
+                "benchmark": benchmark,
+                "case": case,
+                "mode": mode,
+                "impl": impl,
+                "note": note,
+            }
             records.append({**record, **m.as_dict()})
             print(
                 f"  {benchmark:18s} {case:10s} {mode:8s} {impl:9s} {m.median_s * 1e3:9.3f} ms"
-                f" (min {m.min_s * 1e3:.3f}, iqr {m.iqr_s * 1e3:.3f})  compile {m.compile_s:6.2f} s",
+                f" (min {m.min_s * 1e3:.3f}, iqr {m.iqr_s * 1e3:.3f})"
+                f"  compile {m.compile_s:6.2f} s",
                 flush=True,
             )
 
@@ -78,10 +89,23 @@ def bench_spherical_harmonics(
         }
         note = _check(f"sh lmax={lmax}", impls[CANDIDATE], impls[BASELINE], (vectors[:64],), 1e-4)
         modes = ["fwd", "fwd+bwd", "double"]
-        _run_case(records, "spherical_harmonics", f"lmax={lmax}", impls, (vectors,), modes, 0, repeats, warmup, note)
+        _run_case(
+            records,
+            "spherical_harmonics",
+            f"lmax={lmax}",
+            impls,
+            (vectors,),
+            modes,
+            0,
+            repeats,
+            warmup,
+            note,
+        )
 
 
-def bench_wigner(records: list[dict[str, Any]], ls: list[int], batch: int, repeats: int, warmup: int) -> None:
+def bench_wigner(
+    records: list[dict[str, Any]], ls: list[int], batch: int, repeats: int, warmup: int
+) -> None:
     """Wigner-D matrices of ``batch`` random rotations, from angles and from matrices."""
     from equitens.so3 import wigner
 
@@ -103,22 +127,56 @@ def bench_wigner(records: list[dict[str, Any]], ls: list[int], batch: int, repea
         angles = (alpha, beta, gamma)
         modes = ["fwd", "fwd+bwd"]
         small = tuple(a[:64] for a in angles)
-        note = _check(f"D_from_angles l={l}", from_angles[CANDIDATE], from_angles[BASELINE], small, 1e-3)
-        _run_case(records, "wigner_D_from_angles", f"l={l}", from_angles, angles, modes, (0, 1, 2), repeats, warmup, note)
-        note = _check(f"D_from_matrix l={l}", from_matrix[CANDIDATE], from_matrix[BASELINE], (matrices[:64],), 1e-3)
-        _run_case(records, "wigner_D", f"l={l}", from_matrix, (matrices,), modes, 0, repeats, warmup, note)
+        note = _check(
+            f"D_from_angles l={l}", from_angles[CANDIDATE], from_angles[BASELINE], small, 1e-3
+        )
+        _run_case(
+            records,
+            "wigner_D_from_angles",
+            f"l={l}",
+            from_angles,
+            angles,
+            modes,
+            (0, 1, 2),
+            repeats,
+            warmup,
+            note,
+        )
+        note = _check(
+            f"D_from_matrix l={l}",
+            from_matrix[CANDIDATE],
+            from_matrix[BASELINE],
+            (matrices[:64],),
+            1e-3,
+        )
+        _run_case(
+            records, "wigner_D", f"l={l}", from_matrix, (matrices,), modes, 0, repeats, warmup, note
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--quick", action="store_true", help="lmax and l in {2, 4, 8}, 3 repeats, 1 warm-up (about 2 min on 2 CPU cores)"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--out", default=None, help="JSON output file (default benchmarks/results/so3-<time>.json)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="lmax and l in {2, 4, 8}, 3 repeats, 1 warm-up (about 2 min on 2 CPU cores)",
+    )
+    parser.add_argument(
+        "--out", default=None, help="JSON output file (default benchmarks/results/so3-<time>.json)"
+    )
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement")
-    parser.add_argument("--sh-batch", type=int, default=100_000, help="number of vectors for the spherical harmonics")
-    parser.add_argument("--wigner-batch", type=int, default=10_000, help="number of rotations for Wigner-D")
+    parser.add_argument(
+        "--sh-batch",
+        type=int,
+        default=100_000,
+        help="number of vectors for the spherical harmonics",
+    )
+    parser.add_argument(
+        "--wigner-batch", type=int, default=10_000, help="number of rotations for Wigner-D"
+    )
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 20)
     warmup = 1 if args.quick else 2
@@ -126,7 +184,9 @@ def main(argv: list[str] | None = None) -> None:
     ls = [2, 4, 8] if args.quick else [2, 4, 6, 8]
 
     device = jax.devices()[0].device_kind
-    print(f"jax {jax.__version__} on {jax.default_backend()} ({device}), e3nn-jax {e3nn.__version__}")
+    print(
+        f"jax {jax.__version__} on {jax.default_backend()} ({device}), e3nn-jax {e3nn.__version__}"
+    )
     start = time.perf_counter()
     records: list[dict[str, Any]] = []
     bench_spherical_harmonics(records, lmaxs, args.sh_batch, repeats, warmup)

@@ -107,7 +107,7 @@ def memory_analysis(compiled: Any) -> dict[str, int] | None:
     """Byte counts of a compiled executable, or None where the backend does not report them."""
     try:
         stats = compiled.memory_analysis()
-    except Exception:  # noqa: BLE001 - not implemented on every backend/version
+    except Exception:  # not implemented on every backend/version
         return None
     if stats is None:
         return None
@@ -118,7 +118,9 @@ def memory_analysis(compiled: Any) -> dict[str, int] | None:
         "alias": "alias_size_in_bytes",
         "generated_code": "generated_code_size_in_bytes",
     }
-    out = {k: int(getattr(stats, a)) for k, a in fields.items() if getattr(stats, a, None) is not None}
+    out = {
+        k: int(getattr(stats, a)) for k, a in fields.items() if getattr(stats, a, None) is not None
+    }
     return out or None
 
 
@@ -160,7 +162,9 @@ def _iqr(times: Sequence[float]) -> float:
     return q[2] - q[0]
 
 
-def benchmark(fn: Callable[..., Any], *args: Any, repeats: int = 10, warmup: int = 2) -> Measurement:
+def benchmark(
+    fn: Callable[..., Any], *args: Any, repeats: int = 10, warmup: int = 2
+) -> Measurement:
     """Compile ``jax.jit(fn)`` for ``args`` and time it.
 
     Args:
@@ -219,7 +223,7 @@ MODES: dict[str, Callable[..., Callable[..., Any]]] = {
 def machine_info() -> dict[str, Any]:
     """Versions and hardware of this run (jax, jaxlib, e3nn-jax, device, CPU count, ...)."""
     info: dict[str, Any] = {
-        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -232,7 +236,7 @@ def machine_info() -> dict[str, Any]:
     for name in ("jaxlib", "e3nn_jax", "numpy"):
         try:
             info[name] = __import__(name).__version__
-        except Exception:  # noqa: BLE001 - optional
+        except Exception:  # optional
             pass
     if hasattr(os, "getloadavg"):
         info["load_average_1min"] = os.getloadavg()[0]
@@ -240,7 +244,10 @@ def machine_info() -> dict[str, Any]:
 
 
 def write_json(
-    records: Iterable[dict[str, Any]], path: str | os.PathLike[str] | None = None, name: str = "bench", **meta: Any
+    records: Iterable[dict[str, Any]],
+    path: str | os.PathLike[str] | None = None,
+    name: str = "bench",
+    **meta: Any,
 ) -> Path:
     """Write ``{"machine": ..., "meta": ..., "records": [...]}`` as JSON.
 
@@ -254,7 +261,7 @@ def write_json(
         The path written.
     """
     if path is None:
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
         path = RESULTS_DIR / f"{name}-{stamp}.json"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -311,7 +318,10 @@ def print_table(
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for i, line in enumerate(lines):
-        cells = (c.ljust(w) if j < len(keys) else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths)))
+        cells = (
+            c.ljust(w) if j < len(keys) else c.rjust(w)
+            for j, (c, w) in enumerate(zip(line, widths, strict=True))
+        )
         print("  ".join(cells), file=file)
         if i == 0:
             print("  ".join("-" * w for w in widths), file=file)

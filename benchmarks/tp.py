@@ -101,7 +101,7 @@ def _random(key: int, shape: tuple[int, ...], dtype) -> jax.Array:
 
 
 def uvu_problem(L: int, batch: int = 4096, channels: int = 32, dtype=jnp.float32) -> Problem:
-    """The NequIP/MACE message: ``channels x (0e + 1o + ... + L)`` (x) SH up to ``L``, per-edge weights.
+    """NequIP/MACE message: ``channels x (0e + 1o + ... + L)`` (x) SH to ``L``, per-edge weights.
 
     Args:
         L: the largest degree of the features and of the spherical harmonics.
@@ -121,7 +121,9 @@ def uvu_problem(L: int, batch: int = 4096, channels: int = 32, dtype=jnp.float32
     x = _random(0, (batch, spec.irreps_in1.dim), dtype)
     # unit vectors' spherical harmonics, as in a real message
     vectors = _random(1, (batch, 3), dtype)
-    y = e3nn.spherical_harmonics(natural_irreps(L), vectors, normalize=True, normalization="component").array
+    y = e3nn.spherical_harmonics(
+        natural_irreps(L), vectors, normalize=True, normalization="component"
+    ).array
     w = _random(2, (batch, spec.weight_numel), dtype)
     return Problem("uvu", L, lambda m: _uvu_spec(L, m, channels), (x, y, w), spec.flops * batch)
 
@@ -203,20 +205,24 @@ def _e3nn_legacy_uvu(problem: Problem) -> Fn:
     from e3nn_jax.legacy import FunctionalTensorProduct
 
     spec = problem.spec("cg")
-    irreps = [e3nn.Irreps(str(i)) for i in (spec.irreps_in1, spec.irreps_in2, spec.irreps_out)]
+    irreps = [i.to_e3nn() for i in (spec.irreps_in1, spec.irreps_in2, spec.irreps_out)]
     instructions = [(p.i_in1, p.i_in2, p.i_out, "uvu", True) for p in spec.paths]
     tp = FunctionalTensorProduct(*irreps, instructions)
 
     def one(x, y, w):
-        return tp.left_right(w, e3nn.IrrepsArray(irreps[0], x), e3nn.IrrepsArray(irreps[1], y)).array
+        return tp.left_right(
+            w, e3nn.IrrepsArray(irreps[0], x), e3nn.IrrepsArray(irreps[1], y)
+        ).array
 
     return jax.vmap(one)
 
 
 def _e3nn_tp_uvu(problem: Problem) -> Fn:
-    """MACE-jax's way: ``e3nn.tensor_product`` (all channel pairs), then per-edge weights, summed."""
+    """MACE-jax's way: ``e3nn.tensor_product`` (all channel pairs), per-edge weights, summed."""
     spec = problem.spec("cg")
-    irreps_x, irreps_y, irreps_out = (e3nn.Irreps(str(i)) for i in (spec.irreps_in1, spec.irreps_in2, spec.irreps_out))
+    irreps_x, irreps_y, irreps_out = (
+        i.to_e3nn() for i in (spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
+    )
     # e3nn's output blocks, in its order: loops (i1, i2, ir3), then a stable sort by irrep
     blocks = [
         (i1, i2, ir3)
@@ -239,10 +245,13 @@ def _e3nn_tp_uvu(problem: Problem) -> Fn:
 
     def f(x, y, w):
         t = e3nn.tensor_product(
-            e3nn.IrrepsArray(irreps_x, x), e3nn.IrrepsArray(irreps_y, y), filter_ir_out=irreps_out, regroup_output=False
+            e3nn.IrrepsArray(irreps_x, x),
+            e3nn.IrrepsArray(irreps_y, y),
+            filter_ir_out=irreps_out,
+            regroup_output=False,
         )
         outputs: list[Any] = [0.0] * len(irreps_out)
-        for (sl, factor, k), chunk in zip(plan, t.chunks):
+        for (sl, factor, k), chunk in zip(plan, t.chunks, strict=True):
             outputs[k] = outputs[k] + chunk * (factor * w[:, sl])[:, :, None]
         return jnp.concatenate([o.reshape(o.shape[0], -1) for o in outputs], axis=-1)
 
@@ -251,11 +260,13 @@ def _e3nn_tp_uvu(problem: Problem) -> Fn:
 
 def _e3nn_full(problem: Problem) -> Fn:
     spec = problem.spec("cg")
-    irreps_x, irreps_y = e3nn.Irreps(str(spec.irreps_in1)), e3nn.Irreps(str(spec.irreps_in2))
+    irreps_x, irreps_y = spec.irreps_in1.to_e3nn(), spec.irreps_in2.to_e3nn()
 
     def f(x, y, w):
         del w
-        return e3nn.tensor_product(e3nn.IrrepsArray(irreps_x, x), e3nn.IrrepsArray(irreps_y, y)).array
+        return e3nn.tensor_product(
+            e3nn.IrrepsArray(irreps_x, x), e3nn.IrrepsArray(irreps_y, y)
+        ).array
 
     return f
 
@@ -272,13 +283,18 @@ def _cueq_uvu(problem: Problem) -> Fn:  # pragma: no cover - cuequivariance is n
 
     spec = problem.spec("cg")
     irreps_x, irreps_y = (cue.Irreps("O3", str(i)) for i in (spec.irreps_in1, spec.irreps_in2))
-    poly = cue.descriptors.channelwise_tensor_product(irreps_x, irreps_y, cue.Irreps("O3", str(spec.irreps_out)))
+    poly = cue.descriptors.channelwise_tensor_product(
+        irreps_x, irreps_y, cue.Irreps("O3", str(spec.irreps_out))
+    )
     poly = poly.squeeze_modes().flatten_coefficient_modes()
 
     def f(x, y, w):
         w = w.reshape(w.shape[0], -1)
         (out,) = cuex.segmented_polynomial(
-            poly.polynomial, [w, x, y], [jax.ShapeDtypeStruct((x.shape[0], poly.outputs[0].dim), x.dtype)], method="naive"
+            poly.polynomial,
+            [w, x, y],
+            [jax.ShapeDtypeStruct((x.shape[0], poly.outputs[0].dim), x.dtype)],
+            method="naive",
         )
         return out
 
@@ -370,7 +386,7 @@ def compare(result, reference, rtol: float) -> tuple[bool, float, str]:
     if len(a_leaves) != len(b_leaves):
         return False, math.inf, f"{len(a_leaves)} outputs, expected {len(b_leaves)}"
     worst = 0.0
-    for a, b in zip(a_leaves, b_leaves):
+    for a, b in zip(a_leaves, b_leaves, strict=True):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         if a.shape != b.shape:
             return False, math.inf, f"shape {a.shape}, expected {b.shape}"
@@ -481,9 +497,11 @@ def run_config(
             if f is None:
                 continue
             try:
-                compiled, record.compile_s = timing.compile_timed(make_mode(f, mode, weighted), *args)
+                compiled, record.compile_s = timing.compile_timed(
+                    make_mode(f, mode, weighted), *args
+                )
                 value = jax.block_until_ready(compiled(*args))
-            except Exception as error:  # noqa: BLE001 - reported, the run goes on
+            except Exception as error:  # reported, the run goes on
                 record.note = f"failed: {type(error).__name__}: {error}"[:300]
                 log(f"  {name:>10s} {mode:8s} {record.note}")
                 continue
@@ -514,14 +532,21 @@ def run_config(
             if mode == "fwd":
                 record.gflops = problem.flops / record.time_s / 1e9
             log(
-                f"  {name:>10s} {mode:8s} {record.time_s * 1e3:9.3f} ms  compile {record.compile_s:6.2f} s"
+                f"  {name:>10s} {mode:8s} {record.time_s * 1e3:9.3f} ms  "
+                f"compile {record.compile_s:6.2f} s"
                 + (f"  {record.gflops:6.1f} GFLOP/s" if record.gflops else "")
-                + (f"  err {record.max_rel_err:.1e}" if name != "e3nn" and record.max_rel_err is not None else "")
+                + (
+                    f"  err {record.max_rel_err:.1e}"
+                    if name != "e3nn" and record.max_rel_err is not None
+                    else ""
+                )
             )
     return records
 
 
-def candidates_for(problem: Problem, methods: list[str], baselines: list[str]) -> dict[str, tuple[Fn | None, bool, str]]:
+def candidates_for(
+    problem: Problem, methods: list[str], baselines: list[str]
+) -> dict[str, tuple[Fn | None, bool, str]]:
     """Build the candidate functions of one problem.
 
     Args:
@@ -542,7 +567,7 @@ def candidates_for(problem: Problem, methods: list[str], baselines: list[str]) -
             continue
         try:
             out[name] = (baseline.build[problem.workload](problem), baseline.exact, "")
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # reported in the table
             out[name] = (None, baseline.exact, f"failed to build: {error}"[:300])
     for method in methods:
         try:
@@ -568,7 +593,9 @@ def ratio_rows(records: list[Record]) -> list[dict[str, Any]]:
         gflops, compile_s, e3nn_compile_s``.
     """
     rows = []
-    keys = sorted({(r.workload, r.L, r.mode) for r in records}, key=lambda k: (k[0], k[1], MODES.index(k[2])))
+    keys = sorted(
+        {(r.workload, r.L, r.mode) for r in records}, key=lambda k: (k[0], k[1], MODES.index(k[2]))
+    )
     for key in keys:
         group = [r for r in records if (r.workload, r.L, r.mode) == key]
         refs = [r for r in group if r.candidate.startswith("e3nn") and r.time_s is not None]
@@ -615,9 +642,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['workload']:8s} {r['L']:2d} {r['mode']:8s} {r['candidate']:10s} {num(r['time_ms'], 10, 3)} "
+            f"{r['workload']:8s} {r['L']:2d} {r['mode']:8s} {r['candidate']:10s} "
+            f"{num(r['time_ms'], 10, 3)} "
             f"{num(r['e3nn_ms'], 10, 3)} {num(r['ratio'], 7, 2)} {num(r['gflops'], 8, 1)} "
-            f"{num(r['compile_s'], 9, 2)} {num(r['e3nn_compile_s'], 9, 2)}  {(r['e3nn_variant'] or '-'):8s} {r['note'][:70]}"
+            f"{num(r['compile_s'], 9, 2)} {num(r['e3nn_compile_s'], 9, 2)}  "
+            f"{(r['e3nn_variant'] or '-'):8s} {r['note'][:70]}"
         )
     return "\n".join(lines)
 
@@ -646,10 +675,16 @@ def plot(records: list[Record], path: str) -> None:
                 pts = sorted(
                     (r.L, r.time_s * 1e3)
                     for r in records
-                    if (r.workload, r.mode, r.candidate) == (workload, mode, name) and r.time_s is not None
+                    if (r.workload, r.mode, r.candidate) == (workload, mode, name)
+                    and r.time_s is not None
                 )
                 if pts:
-                    ax.plot(*zip(*pts), marker="o", label=name, linestyle="--" if name.startswith("e3nn") else "-")
+                    ax.plot(
+                        *zip(*pts, strict=True),
+                        marker="o",
+                        label=name,
+                        linestyle="--" if name.startswith("e3nn") else "-",
+                    )
             ax.set_yscale("log")
             ax.set_xticks(sorted({r.L for r in records}))
             ax.set_xlabel("L")
@@ -681,27 +716,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     Returns:
         The options.
     """
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.tp", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="L = 1, 2, 5 repeats, e3nn baseline only: under 2 minutes on 2 CPU cores")
-    parser.add_argument("--methods", default=None, help=f"equitens methods (default: all registered, {','.join(available_methods())})")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.tp", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="L = 1, 2, 5 repeats, e3nn baseline only: under 2 minutes on 2 CPU cores",
+    )
+    parser.add_argument(
+        "--methods",
+        default=None,
+        help=f"equitens methods (default: all registered, {','.join(available_methods())})",
+    )
     parser.add_argument(
         "--baselines",
         default=None,
-        help=f"baselines among {','.join(BASELINES)} (default all; quick: e3nn only); e3nn is always run",
+        help=f"baselines among {','.join(BASELINES)} (default all; quick: e3nn only); "
+        "e3nn is always run",
     )
     parser.add_argument("--workloads", default="uvu,full", help=f"among {','.join(WORKLOADS)}")
     parser.add_argument("--L", default=None, help="degrees, e.g. 1,2,3 (default 1..6, quick 1,2)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"among {','.join(MODES)}")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repetitions (default 10, quick 5)")
-    parser.add_argument("--batch", type=int, default=None, help="override every workload's batch size")
-    parser.add_argument("--check64", action="store_true", help="also verify forward outputs in float64 (enables x64)")
-    parser.add_argument("--out", default="benchmarks/results", help="directory for tp.json and tp.png")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed repetitions (default 10, quick 5)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=None, help="override every workload's batch size"
+    )
+    parser.add_argument(
+        "--check64",
+        action="store_true",
+        help="also verify forward outputs in float64 (enables x64)",
+    )
+    parser.add_argument(
+        "--out", default="benchmarks/results", help="directory for tp.json and tp.png"
+    )
     args = parser.parse_args(argv)
     args.methods = _csv(args.methods) if args.methods else list(available_methods())
-    args.baselines = _csv(args.baselines) if args.baselines else (["e3nn"] if args.quick else list(BASELINES))
+    args.baselines = (
+        _csv(args.baselines) if args.baselines else (["e3nn"] if args.quick else list(BASELINES))
+    )
     args.workloads = _csv(args.workloads)
     args.modes = tuple(_csv(args.modes))
-    args.L = [int(v) for v in _csv(args.L)] if args.L else ([1, 2] if args.quick else [1, 2, 3, 4, 5, 6])
+    args.L = (
+        [int(v) for v in _csv(args.L)] if args.L else ([1, 2] if args.quick else [1, 2, 3, 4, 5, 6])
+    )
     args.repeats = args.repeats or (5 if args.quick else 10)
     for name, given, known in (
         ("method", args.methods, available_methods()),
@@ -736,7 +796,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     machine = timing.machine_info()
     log(
-        f"tensor-product benchmark on {machine['backend']} ({', '.join(sorted(set(machine['devices'])))}), "
+        f"tensor-product benchmark on {machine['backend']} "
+        f"({', '.join(sorted(set(machine['devices'])))}), "
         f"jax {machine['jax']}, e3nn-jax {machine.get('e3nn_jax')}"
     )
     records: list[Record] = []
@@ -744,7 +805,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         workload = WORKLOADS[workload_name]
         for L in args.L:
             problem = workload.make(L, args.batch or workload.batch)
-            log(f"{workload_name} L={L}: {problem.spec('cg')!r}".split(" | ")[0] + f" | {problem.flops / 1e9:.3f} GFLOP per forward")
+            log(
+                f"{workload_name} L={L}: {problem.spec('cg')!r}".split(" | ")[0]
+                + f" | {problem.flops / 1e9:.3f} GFLOP per forward"
+            )
             candidates = candidates_for(problem, args.methods, args.baselines)
             records += run_config(problem, candidates, args.modes, args.repeats, args.check64, log)
 
@@ -758,7 +822,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "wall_s": time.perf_counter() - start,
     }
     json_path = timing.write_json(
-        [dataclasses.asdict(r) for r in records], os.path.join(args.out, "tp.json"), name="tp", **meta
+        [dataclasses.asdict(r) for r in records],
+        os.path.join(args.out, "tp.json"),
+        name="tp",
+        **meta,
     )
     png_path = os.path.join(args.out, "tp.png")
     try:
@@ -766,7 +833,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     except ImportError:
         log("matplotlib is not installed (pip install 'equitens[bench]'): no plot")
         png_path = None
-    log(f"wrote {json_path}" + (f" and {png_path}" if png_path else "") + f" in {time.perf_counter() - start:.0f} s")
+    log(
+        f"wrote {json_path}"
+        + (f" and {png_path}" if png_path else "")
+        + f" in {time.perf_counter() - start:.0f} s"
+    )
     return {"records": records, "ratios": rows, "json": str(json_path), "png": png_path}
 
 

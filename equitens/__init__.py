@@ -11,9 +11,9 @@ Example:
     1x0e+1x1e+1x2e
 """
 
-from equitens.so3 import *  # noqa: F401,F403 - the SO(3) core is the top-level namespace
+from equitens.so3 import *  # noqa: F403 - the SO(3) core (its __all__) is the top-level namespace
 from equitens.so3 import __all__ as _so3_all
-from equitens.tp import *  # noqa: F401,F403 - tensor products too
+from equitens.tp import *  # noqa: F403 - tensor products too (equitens.tp.__all__)
 from equitens.tp import __all__ as _tp_all
 
 __version__ = "0.1.0"

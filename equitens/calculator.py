@@ -21,6 +21,8 @@ import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
+from equitens.precision import run_dtype
+
 __all__ = ["EquitensCalculator"]
 
 
@@ -55,9 +57,11 @@ class EquitensCalculator(Calculator):
         >>> from ase import Atoms
         >>> from equitens.models import build_model
         >>> model = build_model({"model": {"name": "mace", "cutoff": 3.0, "num_channels": 4,
-        ...     "lmax": 1, "correlation": 1, "num_interactions": 1, "radial_mlp": [8]}}, (1, 8), [-13.6, -2041.0])
+        ...     "lmax": 1, "correlation": 1, "num_interactions": 1, "radial_mlp": [8]}},
+        ...     (1, 8), [-13.6, -2041.0])
         >>> atoms = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
-        >>> params = EquitensCalculator.init_params(model, atoms, (1, 8), 3.0, jax.random.PRNGKey(0))
+        >>> params = EquitensCalculator.init_params(
+        ...     model, atoms, (1, 8), 3.0, jax.random.PRNGKey(0))
         >>> atoms.calc = EquitensCalculator(model, params, (1, 8), cutoff=3.0)
         >>> atoms.get_forces().shape
         (3, 3)
@@ -85,7 +89,8 @@ class EquitensCalculator(Calculator):
     def from_checkpoint(cls, path, which: str = "best", **kwargs) -> EquitensCalculator:
         """The calculator of a training checkpoint (``equitens.train.checkpoint.load_checkpoint``).
 
-        A checkpoint of a float64 run switches on jax's x64 mode.
+        A checkpoint of a float64 run needs jax's x64 mode switched on beforehand
+        (:mod:`equitens.precision`; ``equitens md`` does it).
 
         Args:
             path: a checkpoint file, or the folder of a training run.
@@ -94,6 +99,10 @@ class EquitensCalculator(Calculator):
 
         Returns:
             The calculator, with the checkpoint's configuration, parameters, species and E0s.
+
+        Raises:
+            ValueError: for a checkpoint without a model, or of a float64 run while jax's x64
+                mode is off.
         """
         from equitens.models.build import build_model
         from equitens.train.checkpoint import load_checkpoint
@@ -102,20 +111,18 @@ class EquitensCalculator(Calculator):
         missing = [k for k in ("config", "params", "species", "atomic_energies") if k not in state]
         if missing:
             raise ValueError(
-                f"the checkpoint {str(path)!r} lacks {', '.join(missing)}; pass a checkpoint written by "
-                "`equitens train`"
+                f"the checkpoint {str(path)!r} lacks {', '.join(missing)}; pass a checkpoint "
+                "written by `equitens train`"
             )
         config = state["config"]
-        if str(config.get("dtype", "float32")) == "float64":
-            jax.config.update("jax_enable_x64", True)
+        kwargs.setdefault("dtype", run_dtype(config.get("dtype", "float32")))
         model = build_model(config, state["species"], state["atomic_energies"])
         section = config["model"] if "model" in config else config
-        kwargs.setdefault("dtype", np.float64 if str(config.get("dtype")) == "float64" else np.float32)
         return cls(model, state["params"], state["species"], float(section["cutoff"]), **kwargs)
 
     @staticmethod
     def init_params(model, atoms, species, cutoff: float, key: jax.Array):
-        """Fresh parameters of ``model``, initialised on the graph of ``atoms`` (for tests, examples).
+        """Fresh parameters of ``model``, initialised on the graph of ``atoms`` (tests, examples).
 
         Examples:
             >>> import jax
@@ -123,8 +130,9 @@ class EquitensCalculator(Calculator):
             >>> from equitens.models import build_model
             >>> model = build_model({"model": {"name": "nequip", "num_channels": 4, "lmax": 1,
             ...     "num_interactions": 1, "radial_mlp": [8]}}, (1,), [0.0])
-            >>> p = EquitensCalculator.init_params(model, Atoms("H2", positions=[[0, 0, 0], [0.7, 0, 0]]),
-            ...     (1,), 5.0, jax.random.PRNGKey(0))
+            >>> p = EquitensCalculator.init_params(
+            ...     model, Atoms("H2", positions=[[0, 0, 0], [0.7, 0, 0]]), (1,), 5.0,
+            ...     jax.random.PRNGKey(0))
             >>> sorted(p["params"])[:2]
             ['embedding', 'linear_0']
         """
@@ -153,12 +161,14 @@ class EquitensCalculator(Calculator):
             "forces": np.asarray(out["forces"][:n], dtype=np.float64),
         }
         if periodic:
-            self.results["stress"] = full_3x3_to_voigt_6_stress(np.asarray(out["stress"][0], dtype=np.float64))
+            self.results["stress"] = full_3x3_to_voigt_6_stress(
+                np.asarray(out["stress"][0], dtype=np.float64)
+            )
 
 
 @functools.partial(jax.jit, static_argnames=("model", "compute_stress"))
 def _jitted_predict(model, params, graph, compute_stress):
-    """One compiled function per (model configuration, bucket): calculators of equal models share it."""
+    """One compiled function per (model configuration, bucket), shared by equal models."""
     from equitens.models.predict import predict
 
     return predict(model, params, graph, compute_stress=compute_stress)

@@ -3,7 +3,7 @@
 ::
 
     equitens train [--config run.yaml] [key=value ...]   # default: MACE on the embedded dataset
-    equitens evaluate --checkpoint runs/NAME --data test.xyz
+    equitens evaluate --checkpoint runs/NAME --data test.xyz   # energy-only files too (scans)
     equitens md --checkpoint runs/NAME --structure start.xyz --steps 1000 --temperature 300 \\
         --ensemble langevin --out traj.xyz
     equitens datagen --kind molecule --out ethanol.xyz ...   # see equitens datagen --help
@@ -48,21 +48,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML file with a (partial) configuration")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="configuration overrides")
 
-    p = sub.add_parser("evaluate", help="errors of a checkpoint on an extxyz file")
+    p = sub.add_parser(
+        "evaluate",
+        help="errors of a checkpoint on an extxyz file",
+        description="Errors of a checkpoint on an extxyz file. A file without forces under the "
+        "run's forces key (a dihedral scan, a reaction path) is evaluated on its energies only. "
+        "When the frames (isolated atoms aside) share one composition, the energies relative to "
+        "the lowest reference energy are compared too.",
+    )
     p.add_argument("--checkpoint", required=True, help="run folder or .ckpt file")
-    p.add_argument("--data", required=True, help="extxyz file with reference energies/forces")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--energy-key", default=None)
-    p.add_argument("--forces-key", default=None)
-    p.add_argument("--stress-key", default=None)
-    p.add_argument("--out", default=None, help="write the errors to this JSON file")
+    p.add_argument("--data", required=True, help="extxyz file with reference energies (forces)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the run's")
+    p.add_argument("--energy-key", default=None, help="default: the run's data.energy_key")
+    forces = p.add_mutually_exclusive_group()
+    forces.add_argument(
+        "--forces-key",
+        default=None,
+        help="default: the run's data.forces_key, where present (a key given here must be on "
+        "every frame)",
+    )
+    forces.add_argument(
+        "--no-forces", action="store_true", help="compare energies (and stress) only"
+    )
+    p.add_argument("--stress-key", default=None, help="default: the run's data.stress_key")
+    p.add_argument(
+        "--out", default=None, help="write the errors (and per-frame energies) to this JSON file"
+    )
 
     p = sub.add_parser("md", help="molecular dynamics with a trained potential (ASE)")
     p.add_argument("--checkpoint", required=True, help="run folder or .ckpt file")
     p.add_argument("--structure", required=True, help="starting structure (any ASE format)")
     p.add_argument("--steps", type=int, required=True)
-    p.add_argument("--temperature", type=float, default=300.0, help="K (initial velocities, "
-                   "and the Langevin thermostat)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=300.0,
+        help="K (initial velocities, and the Langevin thermostat)",
+    )
     p.add_argument("--ensemble", choices=("langevin", "nve"), default="langevin")
     p.add_argument("--timestep", type=float, default=0.5, help="fs")
     p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs")
@@ -70,37 +92,96 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="trajectory file (extxyz)")
 
-    sub.add_parser("datagen", help="generate training data (see: equitens datagen --help)",
-                   add_help=False)
-    sub.add_parser("bench", help="tensor-product microbenchmarks (python -m benchmarks.tp)",
-                   add_help=False)
+    sub.add_parser(
+        "datagen", help="generate training data (see: equitens datagen --help)", add_help=False
+    )
+    sub.add_parser(
+        "bench", help="tensor-product microbenchmarks (python -m benchmarks.tp)", add_help=False
+    )
     return parser
+
+
+def _checkpoint_dtype(path, which: str = "best") -> str | None:
+    """The ``dtype`` of a checkpoint's run (None when it cannot be read: the command reports it)."""
+    from equitens.train.checkpoint import load_checkpoint
+
+    try:
+        return str(load_checkpoint(path, which)["config"].get("dtype", "float32"))
+    except (ValueError, FileNotFoundError, KeyError, AttributeError):
+        return None
+
+
+def _start(dtype: str | None) -> None:
+    """The command line owns its process: it switches jax's x64 mode on at start-up for a float64
+    run, which the library never does by itself (:mod:`equitens.precision`)."""
+    from equitens.precision import enable_x64_for
+
+    enable_x64_for(dtype or "float32")
 
 
 def _train(args: argparse.Namespace) -> int:
     from equitens.train import load_config, train
 
     config = load_config(args.config, args.overrides)
+    resumed = None
+    if config["resume"] and config["name"]:
+        resumed = _checkpoint_dtype(pathlib.Path(config["output_dir"]) / config["name"], "latest")
+    _start(resumed or config["dtype"])
     results = train(config)
     print(f"run folder: {results['run_dir']}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from equitens.data import MissingLabelError
     from equitens.train.evaluate import evaluate_checkpoint, format_errors
 
-    errors = evaluate_checkpoint(
-        args.checkpoint,
-        args.data,
-        batch_size=args.batch_size,
-        energy_key=args.energy_key,
-        forces_key=args.forces_key,
-        stress_key=args.stress_key,
-    )
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    for flag, key in (("--energy-key", args.energy_key), ("--forces-key", args.forces_key)):
+        if key is not None and not key.strip():
+            hint = " (to compare energies only, use --no-forces)" if flag == "--forces-key" else ""
+            raise ValueError(f"{flag} needs a key name, got {key!r}{hint}")
+    if not pathlib.Path(args.checkpoint).exists():
+        raise ValueError(
+            f"--checkpoint {args.checkpoint!r} does not exist: give the folder of a training run "
+            "(runs/<name>) or a .ckpt file"
+        )
+    if not pathlib.Path(args.data).is_file():
+        raise ValueError(f"--data {args.data!r} is not a file: give an extxyz file")
+    _start(_checkpoint_dtype(args.checkpoint))
+    try:
+        errors = evaluate_checkpoint(
+            args.checkpoint,
+            args.data,
+            batch_size=args.batch_size,
+            energy_key=args.energy_key,
+            forces_key=args.forces_key,
+            stress_key=args.stress_key,
+            read_forces=not args.no_forces,
+        )
+    except MissingLabelError as error:
+        fix = f"Pass --{error.label}-key <one of those keys>"
+        if error.label == "forces":
+            fix += ", or --no-forces to compare the energies only"
+        raise error.with_fix(fix) from None
     print(format_errors(errors, f"errors on {args.data} ({errors['n_configs']} configurations):"))
+    if "forces_mae" not in errors:
+        print(_energy_only_note(args, errors))
     if args.out:
         pathlib.Path(args.out).write_text(json.dumps(errors, indent=2) + "\n")
     return 0
+
+
+def _energy_only_note(args: argparse.Namespace, errors: dict) -> str:
+    if args.no_forces:
+        return "energies only (--no-forces)"
+    if errors.get("forces_key") is None:
+        return "energies only: the run was trained without forces (data.forces_key=null)"
+    return (
+        f"energies only: no frame has forces under the key {errors['forces_key']!r} (the "
+        "run's data.forces_key); if they are under another key, pass --forces-key <key>"
+    )
 
 
 def _md(args: argparse.Namespace) -> int:
@@ -123,13 +204,26 @@ def _md(args: argparse.Namespace) -> int:
     atoms = ase.io.read(args.structure)
     if not np.all(np.isfinite(atoms.positions)):
         raise ValueError(f"the structure {args.structure!r} has non-finite positions")
+    _start(_checkpoint_dtype(args.checkpoint))
     atoms.calc = EquitensCalculator.from_checkpoint(args.checkpoint)
+    unknown = sorted(set(atoms.get_chemical_symbols()) - set(atoms.calc.table.symbols))
+    if unknown:
+        raise ValueError(
+            f"--structure {args.structure!r} has {', '.join(unknown)}, which the model of "
+            f"--checkpoint {args.checkpoint!r} was not trained on (it knows "
+            f"{', '.join(atoms.calc.table.symbols)}): run MD with a model trained on them"
+        )
     rng = np.random.default_rng(args.seed)
     thermalize_momenta(atoms, temperature_K=args.temperature, rng=rng)
     Stationary(atoms)
     if args.ensemble == "langevin":
-        dyn = Langevin(atoms, args.timestep * units.fs, temperature_K=args.temperature,
-                       friction=args.friction / units.fs, rng=rng)
+        dyn = Langevin(
+            atoms,
+            args.timestep * units.fs,
+            temperature_K=args.temperature,
+            friction=args.friction / units.fs,
+            rng=rng,
+        )
     else:
         dyn = VelocityVerlet(atoms, args.timestep * units.fs)
     out = pathlib.Path(args.out)
@@ -160,8 +254,11 @@ def _bench(argv: Sequence[str]) -> int:
     try:
         import benchmarks.tp  # noqa: F401 - only to check that it is reachable
     except ImportError:
-        print("equitens bench runs benchmarks/tp.py, which is part of the repository, not of "
-              "the installed package: run it from a checkout of equitens", file=sys.stderr)
+        print(
+            "equitens bench runs benchmarks/tp.py, which is part of the repository, not of "
+            "the installed package: run it from a checkout of equitens",
+            file=sys.stderr,
+        )
         return 2
     return subprocess.call([sys.executable, "-m", "benchmarks.tp", *argv])
 
@@ -197,8 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"equitens: training diverged: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        hint = (" (continue a training run with: equitens train name=<run name> resume=true)"
-                if args.command == "train" else "")
+        hint = (
+            " (continue a training run with: equitens train name=<run name> resume=true)"
+            if args.command == "train"
+            else ""
+        )
         print(f"equitens: interrupted{hint}", file=sys.stderr)
         return 130
 

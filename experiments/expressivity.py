@@ -9,8 +9,8 @@ numerically by :func:`equitens.analysis.expressivity` through each method's own 
 - dimension: of the reachable set of equivariant bilinear maps, out of all of them (the number
   of parity-allowed paths, which CG with free path weights reaches).
 
-Run: ``python -m experiments.expressivity [--lmax 4] [--channels 1 2 4] [--other-channels 1]``; writes
-``experiments/expressivity.md``.
+Run: ``python -m experiments.expressivity [--lmax 4] [--channels 1 2 4] [--other-channels 1]``;
+writes ``experiments/expressivity.md``.
 """
 
 from __future__ import annotations
@@ -26,18 +26,19 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import equitens.tp  # noqa: E402
-import equitens.tp.gaunt  # noqa: E402,F401  (registers the Gaunt methods)
+import equitens.tp.gaunt  # noqa: E402  (registers the Gaunt methods)
 from equitens.analysis import expressivity  # noqa: E402
 from equitens.tp.gaunt import gaunt_spec  # noqa: E402
 from equitens.tp.registry import available_methods  # noqa: E402
 from equitens.tp.spec import TensorProductSpec  # noqa: E402
+
 
 def import_all_methods() -> None:
     """Import every module under ``equitens.tp`` so that every family registers its method."""
     for info in pkgutil.walk_packages(equitens.tp.__path__, "equitens.tp."):
         try:
             importlib.import_module(info.name)
-        except Exception as error:  # noqa: BLE001 - a broken optional module must not stop the table
+        except Exception as error:  # a broken optional module must not stop the table
             print(f"could not import {info.name}: {error}")
 
 
@@ -57,12 +58,21 @@ def spec_for(method: str, L: int, channels: int) -> TensorProductSpec:
     channel), the others all channel pairs with every path ("uvuv", e3nn's full product)."""
     if method in GAUNT:
         return gaunt_spec(
-            natural(L, channels), natural(L, channels), L, channel_mode="uuu", odd=GAUNT[method], method=method
+            natural(L, channels),
+            natural(L, channels),
+            L,
+            channel_mode="uuu",
+            odd=GAUNT[method],
+            method=method,
         )
-    return TensorProductSpec.full(natural(L, channels), natural(L, channels), all_parities(L), method=method)
+    return TensorProductSpec.full(
+        natural(L, channels), natural(L, channels), all_parities(L), method=method
+    )
 
 
-def run(lmax: int, channels: list[int], methods: list[str], other_channels: list[int]) -> list[dict]:
+def run(
+    lmax: int, channels: list[int], methods: list[str], other_channels: list[int]
+) -> list[dict]:
     rows = []
     for L in range(1, lmax + 1):
         for method in methods:
@@ -71,7 +81,9 @@ def run(lmax: int, channels: list[int], methods: list[str], other_channels: list
                 try:
                     report = expressivity(spec_for(method, L, c), irreps_out=all_parities(L))
                 except ValueError as error:
-                    rows.append({"method": method, "L": L, "C": c, "error": str(error).split(";")[0]})
+                    rows.append(
+                        {"method": method, "L": L, "C": c, "error": str(error).split(";")[0]}
+                    )
                     continue
                 rows.append(
                     {
@@ -111,10 +123,16 @@ def main(argv=None) -> None:
     parser.add_argument("--lmax", type=int, default=4)
     parser.add_argument("--channels", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
-        "--other-channels", type=int, nargs="+", default=[1, 2],
-        help="channels for the non-Gaunt methods (CG reaches everything with one; its uvuv product grows as C^2)",
+        "--other-channels",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="channels for the non-Gaunt methods (CG reaches everything with one; its uvuv "
+        "product grows as C^2)",
     )
-    parser.add_argument("--methods", nargs="+", default=None, help="default: every registered method")
+    parser.add_argument(
+        "--methods", nargs="+", default=None, help="default: every registered method"
+    )
     parser.add_argument("--out", default=str(Path(__file__).with_name("expressivity.md")))
     args = parser.parse_args(argv)
     import_all_methods()

@@ -82,8 +82,7 @@ _CHUNK_FLOATS = 1 << 24  # floats of kernel outputs per batch of Jacobian column
 
 
 def _distinct(irreps: Irreps) -> Irreps:
-    irs = sorted({ir for mul, ir in irreps if mul > 0}, key=lambda ir: (ir.l, -ir.p * (-1) ** ir.l))
-    return Irreps([(1, ir) for ir in irs])
+    return Irreps([(1, ir) for ir in sorted({ir for mul, ir in irreps if mul > 0})])
 
 
 def bilinear_paths(irreps1, irreps2, irreps_out) -> tuple[Interaction, ...]:
@@ -123,7 +122,6 @@ def _linear(irreps_from: Irreps, irreps_to: Irreps):
                 pairs.append((i, k, count, m_in, m_out))
                 count += m_in * m_out
     starts_in = np.cumsum([0] + [m * ir.dim for m, ir in irreps_from])
-    starts_out = np.cumsum([0] + [m * ir.dim for m, ir in irreps_to])
 
     def apply(params, x):
         blocks = [None] * len(irreps_to)
@@ -137,7 +135,7 @@ def _linear(irreps_from: Irreps, irreps_to: Irreps):
             (b if b is not None else jnp.zeros(x.shape[:-1] + (m, ir.dim), x.dtype)).reshape(
                 x.shape[:-1] + (m * ir.dim,)
             )
-            for b, (m, ir) in zip(blocks, irreps_to)
+            for b, (m, ir) in zip(blocks, irreps_to, strict=True)
         ]
         return jnp.concatenate(parts, axis=-1)
 
@@ -228,7 +226,9 @@ def expressivity(
         for start in range(0, n, chunk):  # bounded memory: a fixed number of columns at a time
             block = points[start : start + chunk]
             if block.shape[0] < chunk:
-                block = jnp.concatenate([block, jnp.zeros((chunk - block.shape[0], n), block.dtype)])
+                block = jnp.concatenate(
+                    [block, jnp.zeros((chunk - block.shape[0], n), block.dtype)]
+                )
             pieces.append(np.asarray(batched(block))[: min(chunk, n - start)])
         jac = np.concatenate(pieces).reshape(n, -1).T
     s = np.linalg.svd(jac, compute_uv=False) if jac.size else np.zeros(0)
@@ -252,7 +252,9 @@ def expressivity(
     )
 
 
-def interactability(spec: TensorProductSpec, *, irreps_out=None, seed: int = 0) -> tuple[Interaction, ...]:
+def interactability(
+    spec: TensorProductSpec, *, irreps_out=None, seed: int = 0
+) -> tuple[Interaction, ...]:
     """The interactions ``(ir1, ir2) -> ir3`` a spec's method reaches (non-zero blocks).
 
     Args:

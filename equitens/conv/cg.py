@@ -11,23 +11,14 @@ from __future__ import annotations
 
 import jax
 
-from equitens.conv.interface import EdgeConvolution, register_conv_method
+from equitens.conv.interface import EdgeConvolution, register_conv_method, sh_irreps
 from equitens.so3.irreps import Irreps
 from equitens.so3.spherical_harmonics import spherical_harmonics
+from equitens.tp.plan import DEFAULT_PLAN, Plan
 from equitens.tp.registry import tensor_product_kernel
 from equitens.tp.spec import TensorProductSpec
 
-__all__ = ["cg_edge_convolution", "sh_irreps"]
-
-
-def sh_irreps(lmax: int) -> Irreps:
-    """The irreps of the spherical harmonics of a vector, ``0e + 1o + 2e + ...``.
-
-    Examples:
-        >>> sh_irreps(2)
-        1x0e+1x1o+1x2e
-    """
-    return Irreps("+".join(f"{l}{'eo'[l % 2]}" for l in range(lmax + 1)))
+__all__ = ["cg_edge_convolution"]
 
 
 def cg_edge_convolution(
@@ -36,6 +27,7 @@ def cg_edge_convolution(
     lmax: int,
     *,
     path_normalization: str = "element",
+    plan: Plan = DEFAULT_PLAN,
 ) -> EdgeConvolution:
     """The Clebsch-Gordan edge convolution (see the module docstring).
 
@@ -45,6 +37,8 @@ def cg_edge_convolution(
             multiplicity of the input entries feeding it (channelwise).
         lmax: highest degree of the spherical harmonics.
         path_normalization: ``"element"`` or ``"path"``.
+        plan: how the kernels run (:class:`~equitens.tp.plan.Plan`; default: chunked for the
+            CPU cache on CPU, unchunked on GPU/TPU, chosen when lowered).
 
     Returns:
         The :class:`~equitens.conv.interface.EdgeConvolution`; weights are laid out as the
@@ -58,7 +52,7 @@ def cg_edge_convolution(
     spec = TensorProductSpec.channelwise(
         irreps_in, sh_irreps(lmax), irreps_out, path_normalization=path_normalization
     )
-    kernel = tensor_product_kernel(spec)
+    kernel = tensor_product_kernel(spec, plan)
 
     def apply(x: jax.Array, vectors: jax.Array, weights: jax.Array, key) -> jax.Array:
         y = spherical_harmonics(lmax, vectors.astype(x.dtype), normalize=True)
@@ -73,6 +67,7 @@ def cg_edge_convolution(
         weight_numel=spec.weight_numel,
         description=f"every parity-allowed path, one weight per (path, channel) per edge: {paths}",
         apply=apply,
+        plan=plan,
     )
 
 

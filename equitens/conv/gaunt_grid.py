@@ -24,17 +24,19 @@ import jax
 import jax.numpy as jnp
 
 import equitens.tp.gaunt  # noqa: F401  (registers "gaunt_grid")
-from equitens.conv.interface import EdgeConvolution, register_conv_method
+from equitens.conv.interface import (
+    EdgeConvolution,
+    common_multiplicity,
+    register_conv_method,
+    sh_irreps,
+)
 from equitens.so3.irreps import Irrep, Irreps
 from equitens.so3.spherical_harmonics import spherical_harmonics
+from equitens.tp.plan import DEFAULT_PLAN, Plan
 from equitens.tp.registry import tensor_product_kernel
 from equitens.tp.spec import Path, TensorProductSpec
 
 __all__ = ["gaunt_grid_edge_convolution"]
-
-
-def _sh_irreps(lmax: int, mul: int) -> Irreps:
-    return Irreps([(mul, Irrep(l, (-1) ** l)) for l in range(lmax + 1)])
 
 
 def gaunt_grid_edge_convolution(
@@ -43,6 +45,7 @@ def gaunt_grid_edge_convolution(
     lmax: int,
     *,
     output_weights: bool = False,
+    plan: Plan = DEFAULT_PLAN,
 ) -> EdgeConvolution:
     """The Gaunt edge convolution (see the module docstring).
 
@@ -54,6 +57,8 @@ def gaunt_grid_edge_convolution(
             even path from an input entry and a harmonic of degree ``<= lmax``.
         lmax: highest degree of the edge's spherical harmonics.
         output_weights: also weight each output entry per channel (``w_out``).
+        plan: how the kernels run (:class:`~equitens.tp.plan.Plan`; default: chunked for the
+            CPU cache on CPU, unchunked on GPU/TPU, chosen when lowered).
 
     Returns:
         The :class:`~equitens.conv.interface.EdgeConvolution`.
@@ -63,26 +68,22 @@ def gaunt_grid_edge_convolution(
 
     Examples:
         >>> import jax.numpy as jnp
-        >>> conv = gaunt_grid_edge_convolution(Irreps("4x0e + 4x1o"), Irreps("4x0e + 4x1o + 4x2e"), 2)
+        >>> conv = gaunt_grid_edge_convolution(
+        ...     Irreps("4x0e + 4x1o"), Irreps("4x0e + 4x1o + 4x2e"), 2)
         >>> conv.weight_numel  # w_in (2 entries x 4) + w_sh (3 degrees x 4)
         20
         >>> conv(jnp.ones((5, 16)), jnp.ones((5, 3)), jnp.ones((5, 20))).shape
         (5, 36)
     """
     irreps_in, irreps_out = Irreps(irreps_in), Irreps(irreps_out)
-    muls = {mul for mul, _ in irreps_in} | {mul for mul, _ in irreps_out}
-    if len(muls) != 1:
-        raise ValueError(
-            f"the 'gaunt_grid' convolution needs one multiplicity for every entry of irreps_in "
-            f"({irreps_in}) and irreps_out ({irreps_out}): each channel is one spherical function. "
-            "Use a Linear layer to equalise them, or method='cg'"
-        )
-    (mul,) = muls
+    mul = common_multiplicity(
+        irreps_in, irreps_out, "gaunt_grid", "each channel is one spherical function"
+    )
     for name, irreps in (("irreps_in", irreps_in), ("irreps_out", irreps_out)):
         irs = [ir for _, ir in irreps]
         if len(set(irs)) != len(irs):
             raise ValueError(f"{name}={irreps} repeats an irrep; merge it first (Irreps.regroup)")
-    sh = _sh_irreps(lmax, mul)
+    sh = mul * sh_irreps(lmax)
     triples = []
     for k, (_, ir3) in enumerate(irreps_out):
         found = False
@@ -103,20 +104,20 @@ def gaunt_grid_edge_convolution(
                     for l2 in range(lmax + 1)
                     for l3 in range(abs(ir1.l - l2), ir1.l + l2 + 1)
                     if (ir1.l + l2 + l3) % 2 == 0
-                },
-                key=lambda ir: (ir.l, -ir.p * (-1) ** ir.l),
+                }
             )
             raise ValueError(
                 f"the 'gaunt_grid' convolution cannot produce {mul}x{ir3} from {irreps_in} and "
-                f"harmonics up to lmax={lmax} (only even paths, l1 + l2 + l3 even, exist; the parity "
-                f"of a message is that of its sender's sector). Reachable: "
+                f"harmonics up to lmax={lmax} (only even paths, l1 + l2 + l3 even, exist; the "
+                f"parity of a message is that of its sender's sector). Reachable: "
                 f"{' + '.join(str(ir) for ir in reachable)}; use method='cg' for the odd paths"
             )
     paths = tuple(
-        Path(i, j, k, 1.0, (str(irreps_in[i]), str(sh[j]), str(irreps_out[k]))) for i, j, k in triples
+        Path(i, j, k, 1.0, (str(irreps_in[i]), str(sh[j]), str(irreps_out[k])))
+        for i, j, k in triples
     )
     spec = TensorProductSpec(irreps_in, sh, irreps_out, paths, "uuu", False, method="gaunt_grid")
-    kernel = tensor_product_kernel(spec)
+    kernel = tensor_product_kernel(spec, plan)
     n_in, n_sh, n_out = len(irreps_in), lmax + 1, len(irreps_out) if output_weights else 0
     weight_numel = (n_in + n_sh + n_out) * mul
 
@@ -146,8 +147,12 @@ def gaunt_grid_edge_convolution(
             out = scale(out, irreps_out, w_out)
         return out
 
-    described = ", ".join(f"({irreps_in[i].ir}, {sh[j].ir}) -> {irreps_out[k].ir}" for i, j, k in triples)
-    layout = "w_in (entries, U), w_sh (lmax + 1, U)" + (", w_out (outputs, U)" if output_weights else "")
+    described = ", ".join(
+        f"({irreps_in[i].ir}, {sh[j].ir}) -> {irreps_out[k].ir}" for i, j, k in triples
+    )
+    layout = "w_in (entries, U), w_sh (lmax + 1, U)" + (
+        ", w_out (outputs, U)" if output_weights else ""
+    )
     return EdgeConvolution(
         irreps_in=irreps_in,
         irreps_out=irreps_out,
@@ -160,6 +165,7 @@ def gaunt_grid_edge_convolution(
             f"{layout}; paths: {described}"
         ),
         apply=apply,
+        plan=plan,
     )
 
 

@@ -18,15 +18,64 @@ import jax
 import jax.numpy as jnp
 
 from equitens.so3.irreps import Irreps
+from equitens.tp.plan import DEFAULT_PLAN, Plan, as_plan
 
 __all__ = [
     "EdgeConvolution",
     "available_conv_methods",
     "edge_convolution",
     "register_conv_method",
+    "sh_irreps",
 ]
 
 _BUILDERS: dict[str, Callable] = {}
+
+
+def sh_irreps(lmax: int) -> Irreps:
+    """The irreps of an edge's spherical harmonics, ``0e + 1o + 2e + ...`` up to degree ``lmax``.
+
+    The one definition every edge convolution uses (``Irreps.spherical_harmonics`` of a polar
+    vector); multiply by ``mul`` for ``mul`` copies of each degree.
+
+    Examples:
+        >>> sh_irreps(2)
+        1x0e+1x1o+1x2e
+        >>> 4 * sh_irreps(1)
+        4x0e+4x1o
+    """
+    return Irreps.spherical_harmonics(lmax)
+
+
+def common_multiplicity(irreps_in: Irreps, irreps_out: Irreps, method: str, reason: str) -> int:
+    """The one multiplicity ``C`` of every entry of ``irreps_in`` and ``irreps_out``.
+
+    For the families that work channel by channel (``"so2"``, ``"cp"``, ``"gaunt_grid"``).
+
+    Args:
+        irreps_in: irreps of the sender features.
+        irreps_out: irreps of the messages.
+        method: the family (for the error message).
+        reason: why it needs one multiplicity (for the error message).
+
+    Returns:
+        ``C``.
+
+    Raises:
+        ValueError: when the multiplicities differ; the message says how to fix it.
+
+    Examples:
+        >>> common_multiplicity(Irreps("4x0e + 4x1o"), Irreps("4x1o"), "so2", "it is channelwise")
+        4
+    """
+    muls = {mul for mul, _ in irreps_in} | {mul for mul, _ in irreps_out}
+    if len(muls) != 1:
+        raise ValueError(
+            f"the {method!r} convolution needs one multiplicity ({reason}): every entry of "
+            f"irreps_in ({irreps_in}) and irreps_out ({irreps_out}) needs the same multiplicity, "
+            f"got {sorted(muls)}; use e.g. '64x0e + 64x1o' for both, or equalise them with a "
+            "Linear layer"
+        )
+    return muls.pop()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -41,6 +90,7 @@ class EdgeConvolution:
         weight_numel: per-edge weights the method needs (the radial network's output size).
         description: which paths the method covers and how its weights are laid out.
         apply: ``apply(x, edge_vectors, weights, key) -> messages`` on 2-d arrays.
+        plan: how its kernels run (:class:`~equitens.tp.plan.Plan`).
     """
 
     irreps_in: Irreps
@@ -50,6 +100,7 @@ class EdgeConvolution:
     weight_numel: int
     description: str
     apply: Callable = dataclasses.field(repr=False)
+    plan: Plan = DEFAULT_PLAN
 
     def __call__(self, x, edge_vectors, weights, *, key: jax.Array | None = None) -> jax.Array:
         """Messages of shape ``(E, irreps_out.dim)``.
@@ -107,11 +158,15 @@ def available_conv_methods() -> tuple[str, ...]:
 
 
 @functools.cache
-def _build(method: str, irreps_in: Irreps, irreps_out: Irreps, lmax: int, options: tuple):
-    return _BUILDERS[method](irreps_in, irreps_out, lmax, **dict(options))
+def _build(
+    method: str, irreps_in: Irreps, irreps_out: Irreps, lmax: int, plan: Plan, options: tuple
+):
+    return _BUILDERS[method](irreps_in, irreps_out, lmax, plan=plan, **dict(options))
 
 
-def edge_convolution(irreps_in, irreps_out, lmax: int, *, method: str = "cg", **options) -> EdgeConvolution:
+def edge_convolution(
+    irreps_in, irreps_out, lmax: int, *, method: str = "cg", plan=None, **options
+) -> EdgeConvolution:
     """Build (cached) the edge convolution ``x (x) Y(edge)`` of a family.
 
     Args:
@@ -119,6 +174,9 @@ def edge_convolution(irreps_in, irreps_out, lmax: int, *, method: str = "cg", **
         irreps_out: requested irreps of the messages (see each method for what it can reach).
         lmax: highest degree of the edge's spherical harmonics.
         method: the family, one of :func:`available_conv_methods`.
+        plan: how its kernels run: a :class:`~equitens.tp.plan.Plan`, a mapping of its fields
+            or a ``"key=value,..."`` string; ``None``: the backend-aware default (chunked for the
+            CPU cache when lowered for the CPU, unchunked on GPU/TPU).
         **options: method-specific options (hashable values).
 
     Returns:
@@ -141,4 +199,4 @@ def edge_convolution(irreps_in, irreps_out, lmax: int, *, method: str = "cg", **
     if not isinstance(lmax, int) or lmax < 0:
         raise ValueError(f"lmax must be a non-negative int, got {lmax!r}")
     key = tuple(sorted(options.items()))
-    return _build(method, Irreps(irreps_in), Irreps(irreps_out), lmax, key)
+    return _build(method, Irreps(irreps_in), Irreps(irreps_out), lmax, as_plan(plan), key)

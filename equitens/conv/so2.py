@@ -15,7 +15,8 @@ input entries with ``l >= m``)::
 
 i.e. the real form ``[y+; y-] = [[A, B], [-B, A]] [x+; x-]`` of the complex product
 ``(A - iB)(x+ + i x-)``, evaluated block by block (element-wise over the channels). ``A``
-collects the *even* paths (``l_in + l_filter + l_out`` even) and ``B`` the *odd* ones (reference section 2.1).
+collects the *even* paths (``l_in + l_filter + l_out`` even) and ``B`` the *odd* ones
+(reference section 2.1).
 
 **Weights** (per edge, from a radial network; channelwise like the ``"cg"`` conv, so every input
 entry and output entry must have the same multiplicity ``C``): one weight per channel for each
@@ -25,13 +26,13 @@ of that ``m`` sorted by ``(i_out, i_in)``, then its ``"b"`` blocks; each block h
 consecutive channel weights. ``weight_numel = len(blocks) * C``.
 
 **Parity** (``parity=True``, the default): the conv is O(3)-equivariant with the irreps' parities.
-A pair of entries ``(l_i p_i) -> (l_o p_o)`` is *even* when ``p_o = p_i (-1)^(l_i + l_o)``: then only
-filters with ``(-1)^l_f = (-1)^(l_i + l_o)`` reach it, all paths are even and the pair gets ``"a"``
-blocks for ``m = 0..min(l_i, l_o, m_max)``; otherwise it is *odd* and gets ``"b"`` blocks for
-``m = 1..min(l_i, l_o, m_max)``. A pair is coupled exactly when the ``"cg"`` conv of the same
-``lmax`` has a path for it (``|l_i - l_o| <= lmax``, plus 1 for odd pairs). With
-``parity=False`` parities are ignored and every coupled pair gets both kinds (eSCN's layer:
-SO(3)- but not O(3)-equivariant).
+A pair of entries ``(l_i p_i) -> (l_o p_o)`` is *even* when ``p_o = p_i (-1)^(l_i + l_o)``: then
+only filters with ``(-1)^l_f = (-1)^(l_i + l_o)`` reach it, all paths are even and the pair gets
+``"a"`` blocks for ``m = 0..min(l_i, l_o, m_max)``; otherwise it is *odd* and gets ``"b"`` blocks
+for ``m = 1..min(l_i, l_o, m_max)``. A pair is coupled exactly when the ``"cg"`` conv of the same
+``lmax`` has a path for it (``|l_i - l_o| <= lmax``, plus 1 for odd pairs). With ``parity=False``
+parities are ignored and every coupled pair gets both kinds (eSCN's layer: SO(3)- but not
+O(3)-equivariant).
 
 **Expressivity.** Free weights make the most general edge-equivariant channelwise linear map of
 these degrees: the CG conv with filter degrees up to ``l_i + l_o``. For pairs with
@@ -57,12 +58,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from equitens.conv.cg import sh_irreps
-from equitens.conv.interface import EdgeConvolution, register_conv_method
+from equitens.conv.interface import (
+    EdgeConvolution,
+    common_multiplicity,
+    register_conv_method,
+    sh_irreps,
+)
 from equitens.so3.edge_frame import edge_frame_wigner
 from equitens.so3.irreps import Irreps
+from equitens.so3.layout import split_sizes
 from equitens.so3.spherical_harmonics import spherical_harmonics
 from equitens.tp.multilinear import multilinear
+from equitens.tp.plan import DEFAULT_PLAN, Plan
 from equitens.tp.registry import tensor_product_kernel
 from equitens.tp.spec import TensorProductSpec
 
@@ -75,7 +82,9 @@ __all__ = [
 ]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
-_BUDGET = 1 << 16  # floats of intermediates per chunk of edges: small chunks (8 to 32 edges) stay in cache
+# Floats of intermediates per chunk of edges on a CPU (Plan.chunk="auto"): small chunks (8 to 32
+# edges) stay in cache. On GPU/TPU the default plan runs unchunked.
+CPU_BUDGET = 1 << 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +158,9 @@ class SO2Layout:
         return tuple(k for k, (_, ir) in enumerate(self.irreps_out) if ir.l >= m)
 
 
-def _pair_kinds(l_in: int, p_in: int, l_out: int, p_out: int, lmax: int, parity: bool) -> tuple[str, ...]:
+def _pair_kinds(
+    l_in: int, p_in: int, l_out: int, p_out: int, lmax: int, parity: bool
+) -> tuple[str, ...]:
     """Kinds of coupling between two entries (``()`` when the CG conv has no path)."""
     low, diff = min(l_in, l_out), abs(l_in - l_out)
     even_ok = diff <= lmax
@@ -194,13 +205,7 @@ def so2_layout(
     irreps_in, irreps_out = Irreps(irreps_in), Irreps(irreps_out)
     if len(irreps_in) == 0 or len(irreps_out) == 0:
         raise ValueError("the so2 convolution needs non-empty irreps_in and irreps_out")
-    muls = {mul for mul, _ in irreps_in} | {mul for mul, _ in irreps_out}
-    if len(muls) != 1:
-        raise ValueError(
-            f"the so2 convolution is channelwise: every entry of irreps_in ({irreps_in}) and "
-            f"irreps_out ({irreps_out}) needs the same multiplicity, got {sorted(muls)}; use e.g. "
-            "'64x0e + 64x1o + 64x2e' for both"
-        )
+    channels = common_multiplicity(irreps_in, irreps_out, "so2", "it is channelwise")
     if not isinstance(lmax, int) or lmax < 0:
         raise ValueError(f"lmax must be a non-negative int, got {lmax!r}")
     top = min(irreps_in.lmax, irreps_out.lmax)
@@ -228,7 +233,7 @@ def so2_layout(
                 for i, (_, a) in enumerate(irreps_in):
                     if kind in kinds[i, k] and m <= min(a.l, b.l):
                         blocks.append(SO2Block(m, i, k, kind))
-    return SO2Layout(irreps_in, irreps_out, lmax, m_max, bool(parity), muls.pop(), tuple(blocks))
+    return SO2Layout(irreps_in, irreps_out, lmax, m_max, bool(parity), channels, tuple(blocks))
 
 
 # ---------------------------------------------------------------------------------- the kernel
@@ -264,14 +269,6 @@ def _wigner_flat(layout: SO2Layout, D: list[jax.Array]) -> jax.Array:
     return jnp.concatenate(parts, axis=1)
 
 
-def _split(a: jax.Array, sizes: list[int], axis: int) -> list[jax.Array]:
-    """``jax.lax.split``: unlike slicing (whose transpose pads every piece to the full size and
-    adds them, quadratic in the number of pieces), its transpose is one concatenation."""
-    if len(sizes) == 1:
-        return [a]
-    return list(jax.lax.split(a, sizes, axis=axis))
-
-
 def _so2_forward(layout: SO2Layout, rescale: bool):
     """The chunk forward ``f(x, d, w)``: rotate in, SO(2) linear per ``m``, rotate back.
 
@@ -291,7 +288,7 @@ def _so2_forward(layout: SO2Layout, rescale: bool):
 
     def forward(x, d, w):
         c = x.shape[0]
-        rot = _split(d, wig_sizes, 1) if wig else []
+        rot = split_sizes(d, wig_sizes, 1) if wig else []
 
         def rotation(l):
             _, _, rows = wig[wig_index[l]]
@@ -299,21 +296,23 @@ def _so2_forward(layout: SO2Layout, rescale: bool):
 
         # rotate in: xe[i] (c, 2t+1, C), row t + m holds order m in the edge frame
         rows_in = []
-        for (_, ir), xi in zip(ir_in, _split(x, [C * ir.dim for _, ir in ir_in], 1)):
+        for (_, ir), xi in zip(
+            ir_in, split_sizes(x, [C * ir.dim for _, ir in ir_in], 1), strict=True
+        ):
             xi = xi.reshape(c, C, ir.dim)
             if ir.l == 0:
                 xe = jnp.swapaxes(xi, 1, 2)
             else:
                 xe = jnp.einsum("crj,cuj->cru", rotation(ir.l), xi, precision=_HIGHEST)
-            rows_in.append([r[:, 0] for r in _split(xe, [1] * xe.shape[1], 1)])
+            rows_in.append([r[:, 0] for r in split_sizes(xe, [1] * xe.shape[1], 1)])
         # per m: y+ = A x+ + B x-,  y- = A x- - B x+  (one product per block and sign)
-        ws = [b[:, 0] for b in _split(w.reshape(c, n_blocks, C), [1] * n_blocks, 1)]
+        ws = [b[:, 0] for b in split_sizes(w.reshape(c, n_blocks, C), [1] * n_blocks, 1)]
         acc = {}
 
         def add(key, value):
             acc[key] = acc[key] + value if key in acc else value
 
-        for wb, b in zip(ws, layout.blocks):
+        for wb, b in zip(ws, layout.blocks, strict=True):
             t = min(ir_in[b.i_in].ir.l, m_max)
             xp, xm = rows_in[b.i_in][t + b.m], rows_in[b.i_in][t - b.m]
             if b.kind == "a":
@@ -342,7 +341,7 @@ def _so2_forward(layout: SO2Layout, rescale: bool):
 
 
 @functools.cache
-def _so2_kernel(layout: SO2Layout, rescale: bool):
+def _so2_kernel(layout: SO2Layout, rescale: bool, plan: Plan):
     forward = _so2_forward(layout, rescale)
     d_wigner = max(1, sum(rows * (2 * l + 1) for l, _, rows in _wigner_layout(layout)))
     din, dout, nw = layout.irreps_in.dim, layout.irreps_out.dim, layout.weight_numel
@@ -351,18 +350,19 @@ def _so2_kernel(layout: SO2Layout, rescale: bool):
         (din, d_wigner, nw, dout),
         shared_weights=False,
         per_sample_floats=2 * (din + dout) + nw,
-        budget=_BUDGET,
+        budget=plan.chunk_budgets(CPU_BUDGET),
     )
 
 
-def _so2_apply(layout: SO2Layout, rescale: bool, x, vectors, weights, key):
+def _so2_apply(layout: SO2Layout, rescale: bool, plan: Plan, x, vectors, weights, key):
     dtype = x.dtype
     lmax_feat = max(layout.irreps_in.lmax, layout.irreps_out.lmax)
     gamma = None
     if key is not None:
         gamma = jax.random.uniform(key, (x.shape[0],), dtype=dtype, maxval=2 * jnp.pi)
     D = edge_frame_wigner(lmax_feat, vectors.astype(dtype), gamma)
-    return _so2_kernel(layout, rescale)(x, _wigner_flat(layout, D), weights.astype(dtype))
+    kernel = _so2_kernel(layout, rescale, plan)
+    return kernel(x, _wigner_flat(layout, D), weights.astype(dtype))
 
 
 def so2_edge_convolution(
@@ -373,6 +373,7 @@ def so2_edge_convolution(
     m_max: int | None = None,
     rescale: bool = False,
     parity: bool = True,
+    plan: Plan = DEFAULT_PLAN,
 ) -> EdgeConvolution:
     """The SO(2)-reduced (eSCN) edge convolution; see the module docstring.
 
@@ -383,6 +384,8 @@ def so2_edge_convolution(
         m_max: largest order kept; ``None`` (default) keeps all (exact).
         rescale: multiply rotated-back degrees ``l > m_max`` by ``sqrt((2l+1)/(2 m_max+1))``.
         parity: O(3) with parities (default) or SO(3) only (eSCN).
+        plan: how the kernels run (:class:`~equitens.tp.plan.Plan`; default: chunked for the
+            CPU cache on CPU, unchunked on GPU/TPU, chosen when lowered).
 
     Returns:
         The :class:`~equitens.conv.interface.EdgeConvolution`; ``weight_numel`` is
@@ -400,7 +403,7 @@ def so2_edge_convolution(
 
     @jax.jit
     def apply(x, vectors, weights, key):
-        return _so2_apply(layout, bool(rescale), x, vectors, weights, key)
+        return _so2_apply(layout, bool(rescale), plan, x, vectors, weights, key)
 
     summary = ", ".join(
         f"m={m}: {len(layout.blocks_of(m, 'a'))}a+{len(layout.blocks_of(m, 'b'))}b"
@@ -418,6 +421,7 @@ def so2_edge_convolution(
             f"blocks ordered by m, kind, i_out, i_in ({summary}); see so2_layout"
         ),
         apply=apply,
+        plan=plan,
     )
 
 
@@ -425,7 +429,9 @@ def so2_edge_convolution(
 
 
 @functools.cache
-def _cg_to_so2_matrix(irreps_in: Irreps, irreps_out: Irreps, lmax: int, path_normalization: str) -> np.ndarray:
+def _cg_to_so2_matrix(
+    irreps_in: Irreps, irreps_out: Irreps, lmax: int, path_normalization: str
+) -> np.ndarray:
     """``T`` with ``w_so2[block] = sum_path T[path, block] w_cg[path]`` (per channel), float64."""
     layout = so2_layout(irreps_in, irreps_out, lmax)
     one_in = Irreps([(1, ir) for _, ir in irreps_in])
@@ -458,7 +464,9 @@ def _cg_to_so2_matrix(irreps_in: Irreps, irreps_out: Irreps, lmax: int, path_nor
             check[:, oo - b.m, oi + b.m] = -T[:, n]
     error = np.abs(check - coupling).max(initial=0.0)
     if error > 1e-10:  # pragma: no cover - would mean the SO(2) structure is wrong
-        raise RuntimeError(f"CG couplings in the edge frame are not SO(2)-structured (error {error:.2e})")
+        raise RuntimeError(
+            f"CG couplings in the edge frame are not SO(2)-structured (error {error:.2e})"
+        )
     T.setflags(write=False)
     return T
 
@@ -475,10 +483,10 @@ def so2_weights_from_cg(
 
     ``edge_convolution(..., method="so2")(x, v, so2_weights_from_cg(..., w))`` equals
     ``edge_convolution(..., method="cg", path_normalization=...)(x, v, w)`` to rounding, for
-    every edge ``v`` (non-zero) and every per-edge, per-channel path weight ``w``. The map is linear and
-    the same for every channel: each SO(2) weight is a fixed combination of the path weights,
-    read off the CG couplings of the edge harmonics at ``+y`` (built once in float64, cached).
-    It needs the default ``m_max=None`` (no truncation) and ``parity=True``.
+    every edge ``v`` (non-zero) and every per-edge, per-channel path weight ``w``. The map is linear
+    and the same for every channel: each SO(2) weight is a fixed combination of the path weights,
+    read off the CG couplings of the edge harmonics at ``+y`` (built once in float64, cached). It
+    needs the default ``m_max=None`` (no truncation) and ``parity=True``.
 
     Args:
         irreps_in: irreps of the sender features (one multiplicity for all entries).

@@ -60,7 +60,7 @@ def _khatri_rao(B: np.ndarray, C: np.ndarray) -> np.ndarray:
 
 
 def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``rhs @ gram^{-1}`` for a symmetric positive semi-definite ``gram`` (tiny ridge if singular)."""
+    """``rhs @ gram^{-1}`` for a symmetric positive semidefinite ``gram`` (ridge if singular)."""
     try:
         factor = np.linalg.cholesky(gram)
     except np.linalg.LinAlgError:
@@ -76,7 +76,9 @@ def _error2(norm2: float, A, B, C, mttkrp_c: np.ndarray) -> float:
     return max(norm2 - 2.0 * float(np.sum(C * mttkrp_c)) + float(gram.sum()), 0.0)
 
 
-def _one_start(M: np.ndarray, rank: int, rng: np.random.Generator, max_iter: int, tol: float, stall: float):
+def _one_start(
+    M: np.ndarray, rank: int, rng: np.random.Generator, max_iter: int, tol: float, stall: float
+):
     d1, d2, d3 = M.shape
     M1 = M.reshape(d1, d2 * d3)
     M2 = np.moveaxis(M, 1, 0).reshape(d2, d1 * d3)
@@ -99,7 +101,7 @@ def _one_start(M: np.ndarray, rank: int, rng: np.random.Generator, max_iter: int
         # line search (extrapolation along the last step, Bro 1998): accepted only if better
         if old is not None and it > 3:
             step = it ** (1.0 / 3.0)
-            trial = [F + step * (F - G) for F, G in zip((A, B, C), old)]
+            trial = [F + step * (F - G) for F, G in zip((A, B, C), old, strict=True)]
             trial_error2 = _error2(norm2, *trial, M3 @ _khatri_rao(trial[0], trial[1]))
             if trial_error2 < error2:
                 A, B, C = trial

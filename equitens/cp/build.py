@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> None:
         irreps = natural_irreps(L)
         f = fit_cp_factors(irreps, L, irreps, tol=args.tol, max_iter=args.max_iter)
         path = save_factors(f, args.out)
-        print(f"L={L} rank={f.rank} rel_error={f.rel_error:.2e} fit={f.fit_seconds:.1f}s -> {path}", flush=True)
+        print(
+            f"L={L} rank={f.rank} rel_error={f.rel_error:.2e} fit={f.fit_seconds:.1f}s -> {path}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

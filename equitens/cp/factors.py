@@ -36,14 +36,17 @@ import numpy as np
 from equitens.cp.als import cp_als, cp_reconstruct
 from equitens.so3.irreps import Irreps
 
-__all__ = ["CPFactors", "shared_cg_tensor", "cp_factors", "fit_cp_factors", "save_factors", "DATA_DIR"]
+__all__ = [
+    "CPFactors",
+    "shared_cg_tensor",
+    "cp_factors",
+    "fit_cp_factors",
+    "save_factors",
+    "DATA_DIR",
+]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 """Where the shipped factor files live (package data)."""
-
-
-def _sh_irreps(lmax: int) -> Irreps:
-    return Irreps("+".join(f"{l}{'eo'[l % 2]}" for l in range(lmax + 1)))
 
 
 def _single(irreps) -> Irreps:
@@ -64,8 +67,10 @@ def _shared_cg_tensor(key: str) -> np.ndarray:
 
     irreps_in, lmax, irreps_out, path_normalization = key.split("|")
     irreps_in, irreps_out, lmax = Irreps(irreps_in), Irreps(irreps_out), int(lmax)
-    sh = _sh_irreps(lmax)
-    spec = TensorProductSpec.channelwise(irreps_in, sh, irreps_out, path_normalization=path_normalization)
+    sh = Irreps.spherical_harmonics(lmax)  # the edge harmonics (as conv.sh_irreps)
+    spec = TensorProductSpec.channelwise(
+        irreps_in, sh, irreps_out, path_normalization=path_normalization
+    )
     kernel = tensor_product_kernel(spec)
     d1, d2 = irreps_in.dim, sh.dim
     with jax.enable_x64(True):
@@ -77,7 +82,9 @@ def _shared_cg_tensor(key: str) -> np.ndarray:
     return M
 
 
-def shared_cg_tensor(irreps_in, lmax: int, irreps_out, *, path_normalization: str = "element") -> np.ndarray:
+def shared_cg_tensor(
+    irreps_in, lmax: int, irreps_out, *, path_normalization: str = "element"
+) -> np.ndarray:
     """The fixed tensor ``M`` of the path-weight-shared channelwise CG edge product.
 
     ``M[i, j, k]`` is component ``k`` of ``cg_conv(x = e_i, Y = e_j)`` with every path weight 1
@@ -151,7 +158,9 @@ def _check_and_wrap(key: str, A, B, C, fit_seconds: float = 0.0) -> CPFactors:
     M = _shared_cg_tensor(key)
     A, B, C = (np.array(F, dtype=np.float64) for F in (A, B, C))
     if (A.shape[0], B.shape[0], C.shape[0]) != M.shape:
-        raise ValueError(f"CP factors of shapes {A.shape}, {B.shape}, {C.shape} do not fit M of shape {M.shape}")
+        raise ValueError(
+            f"CP factors of shapes {A.shape}, {B.shape}, {C.shape} do not fit M of shape {M.shape}"
+        )
     abs_error = float(np.linalg.norm(cp_reconstruct(A, B, C) - M))  # always re-measured
     for F in (A, B, C):
         F.setflags(write=False)
@@ -200,7 +209,9 @@ def _load_dir(directory: Path, key: str) -> list[CPFactors]:
             meta = json.loads(str(data["meta"]))
             if meta.get("key") != key:
                 continue
-            out.append(_check_and_wrap(key, data["A"], data["B"], data["C"], meta.get("fit_seconds", 0.0)))
+            out.append(
+                _check_and_wrap(key, data["A"], data["B"], data["C"], meta.get("fit_seconds", 0.0))
+            )
     return out
 
 
@@ -317,7 +328,9 @@ def cp_factors(
             UserWarning,
             stacklevel=2,
         )
-    factors = fit_cp_factors(irreps_in, lmax, irreps_out, tol=tol, path_normalization=path_normalization)
+    factors = fit_cp_factors(
+        irreps_in, lmax, irreps_out, tol=tol, path_normalization=path_normalization
+    )
     try:
         save_factors(factors, _user_cache())
     except OSError:  # pragma: no cover - read-only home: keep it in memory only

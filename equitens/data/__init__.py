@@ -18,6 +18,7 @@ Example:
 from equitens.data.atomic_energies import atomic_energies
 from equitens.data.configuration import (
     Configuration,
+    MissingLabelError,
     configuration_from_atoms,
     is_isolated_atom,
     read_extxyz,
@@ -33,6 +34,7 @@ __all__ = [
     "Configuration",
     "DEFAULT_DATASETS",
     "GraphLoader",
+    "MissingLabelError",
     "SpeciesTable",
     "atomic_energies",
     "configuration_from_atoms",

@@ -57,16 +57,14 @@ def atomic_energies(
         array([-0.5, -6.1])
     """
     if method not in ("auto", "isolated", "least_squares"):
-        raise ValueError(
-            f"method must be 'auto', 'isolated' or 'least_squares', got {method!r}"
-        )
+        raise ValueError(f"method must be 'auto', 'isolated' or 'least_squares', got {method!r}")
     known = np.full(len(table), np.nan)
     if method != "least_squares":
         for z, e0 in _isolated_energies(configs, isolated).items():
             if z in table.atomic_numbers:
                 known[table.atomic_numbers.index(z)] = e0
     if method == "isolated" and np.any(np.isnan(known)):
-        missing = [s for s, k in zip(table.symbols, known) if np.isnan(k)]
+        missing = [s for s, k in zip(table.symbols, known, strict=True) if np.isnan(k)]
         raise ValueError(
             f"no isolated-atom energy for {missing}; add IsolatedAtom frames (single atoms, "
             f"config_type=IsolatedAtom) or use method='auto' to fit the missing E0s by least "

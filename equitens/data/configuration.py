@@ -7,19 +7,26 @@ ASE's sign convention ``stress = (1/V) dE/dstrain`` (a compressed cell has negat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Configuration", "read_extxyz", "configuration_from_atoms", "is_isolated_atom"]
+__all__ = [
+    "Configuration",
+    "MissingLabelError",
+    "configuration_from_atoms",
+    "is_isolated_atom",
+    "read_extxyz",
+]
 
 _ISOLATED_TYPES = {"isolatedatom", "isolated_atom", "isolated atom", "e0"}
 
 
 def _frozen_array(value, dtype, shape: tuple[int | None, ...], name: str) -> np.ndarray:
     array = np.array(value, dtype=dtype)  # a copy the caller cannot change behind our back
-    mismatch = any(s is not None and s != a for s, a in zip(shape, array.shape))
+    mismatch = any(s is not None and s != a for s, a in zip(shape, array.shape, strict=True))
     if array.ndim != len(shape) or mismatch:
         wanted = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name} must have shape {wanted}, got {array.shape}")
@@ -172,6 +179,67 @@ def is_isolated_atom(config: Configuration) -> bool:
     return config.num_atoms == 1 and not config.periodic
 
 
+class MissingLabelError(ValueError):
+    """A frame lacks a required label (energy or forces) under the key that was asked for.
+
+    The message says where, which keys the frame has, and how to fix it. The fields let a front
+    end (``equitens evaluate``, a training configuration) replace the fix by its own option
+    names with :meth:`with_fix`.
+
+    Attributes:
+        where: the file and frame (``"train.xyz, frame 3"``).
+        label: ``"energy"`` or ``"forces"``.
+        key: the key that was looked up.
+        keys_present: the keys the frame has.
+        note: more context (e.g. how many frames of the file have the label), or ``""``.
+        fix: how to fix it, in the caller's terms.
+
+    Examples:
+        >>> error = MissingLabelError("a.xyz, frame 0", "forces", "F", ["E"], fix="Pass F=None")
+        >>> print(error)
+        a.xyz, frame 0 has no forces under the key 'F'; keys present: ['E']. Pass F=None
+        >>> print(error.with_fix("Set F=null"))
+        a.xyz, frame 0 has no forces under the key 'F'; keys present: ['E']. Set F=null
+    """
+
+    def __init__(
+        self,
+        where: str,
+        label: str,
+        key: str,
+        keys_present: list[str],
+        *,
+        note: str = "",
+        fix: str = "",
+    ):
+        self.where, self.label, self.key = where, label, key
+        self.keys_present, self.note, self.fix = list(keys_present), note, fix
+        super().__init__(self.problem() + (f". {fix}" if fix else ""))
+
+    def __reduce__(self):  # pickles (e.g. from a worker process) with its fields
+        rebuild = functools.partial(MissingLabelError, note=self.note, fix=self.fix)
+        return rebuild, (self.where, self.label, self.key, self.keys_present)
+
+    def problem(self) -> str:
+        """What is missing and where (the message without the fix)."""
+        text = (
+            f"{self.where} has no {self.label} under the key {self.key!r}; keys present: "
+            f"{self.keys_present}"
+        )
+        return f"{text} ({self.note})" if self.note else text
+
+    def with_fix(self, fix: str, *, note: str | None = None) -> MissingLabelError:
+        """The same error with another fix (and optionally another note)."""
+        return MissingLabelError(
+            self.where,
+            self.label,
+            self.key,
+            self.keys_present,
+            note=self.note if note is None else note,
+            fix=fix,
+        )
+
+
 def _lookup(atoms, key: str):
     """The value stored under ``key`` in the frame's info, arrays or calculator results."""
     if key in atoms.info:
@@ -188,6 +256,14 @@ def _keys_present(atoms) -> list[str]:
     if atoms.calc is not None:
         keys += [k for k in getattr(atoms.calc, "results", {}) if k not in keys]
     return keys
+
+
+def _atoms_isolated(atoms) -> bool:
+    """:func:`is_isolated_atom` for an ``ase.Atoms``."""
+    config_type = str(atoms.info.get("config_type", "Default"))
+    return config_type.strip().lower() in _ISOLATED_TYPES or (
+        len(atoms) == 1 and not any(atoms.pbc)
+    )
 
 
 def configuration_from_atoms(
@@ -224,9 +300,7 @@ def configuration_from_atoms(
     if len(numbers) == 0:
         raise ValueError(f"{where} has zero atoms; remove it from the data")
     config_type = str(atoms.info.get("config_type", "Default"))
-    isolated = config_type.strip().lower() in _ISOLATED_TYPES or (
-        len(numbers) == 1 and not any(atoms.pbc)
-    )
+    isolated = _atoms_isolated(atoms)
 
     def label(key: str | None, option: str, optional: bool = False):
         if key is None:
@@ -234,10 +308,13 @@ def configuration_from_atoms(
         value = _lookup(atoms, key)
         if value is None and not optional:
             name = option.removesuffix("_key")
-            raise ValueError(
-                f"{where} has no {name} under the key {key!r}; keys present: "
-                f"{_keys_present(atoms)}. Pass {option}=<one of those keys> (for example "
-                f"read_extxyz(..., {option}='REF_{name}')) or {option}=None to read without it"
+            raise MissingLabelError(
+                where,
+                name,
+                key,
+                _keys_present(atoms),
+                fix=f"Pass {option}=<one of those keys> (for example read_extxyz(..., "
+                f"{option}='REF_{name}')) or {option}=None to read without it",
             )
         return value
 
@@ -266,6 +343,8 @@ def read_extxyz(
     forces_key: str | None = "forces",
     stress_key: str | None = "stress",
     index: str | int | slice = ":",
+    *,
+    allow_energy_only: bool = False,
 ) -> list[Configuration]:
     """Read an extended-XYZ file (with ASE) into configurations.
 
@@ -274,20 +353,27 @@ def read_extxyz(
     Energy is required on every frame, forces on every frame except isolated atoms, and stress is
     read where present (periodic frames); a key set to None is not read.
 
+    With ``allow_energy_only``, a file in which no frame has forces under ``forces_key``
+    (energy-only data: dihedral scans, reaction paths) is read without forces; a file in which
+    only some frames have them is still an error, which says how many do.
+
     Args:
         path: the file.
         energy_key: key of the total energy (eV), e.g. ``"REF_energy"``.
         forces_key: key of the forces (eV/A), e.g. ``"REF_forces"``.
         stress_key: key of the stress (eV/A^3; 3x3, 9 values or 6 Voigt values).
         index: which frames, in ASE's syntax (``":"``, ``"10:20"``, an int or a slice).
+        allow_energy_only: read a file without any forces under ``forces_key`` as energy-only
+            (``forces`` None on every configuration) instead of raising.
 
     Returns:
         The configurations, in file order.
 
     Raises:
         FileNotFoundError: when the file does not exist.
-        ValueError: naming the file and frame, for a missing key (listing the keys present and
-            the option to set), zero atoms, or NaN positions.
+        MissingLabelError: (a ``ValueError``) naming the file and frame, for a missing energy or
+            forces key, listing the keys present and the option to set.
+        ValueError: naming the file and frame, for zero atoms or NaN positions.
 
     Examples:
         >>> from equitens.data import default_dataset_path
@@ -296,6 +382,10 @@ def read_extxyz(
         ('IsolatedAtom', 'IsolatedAtom', 'IsolatedAtom', 'MD', 'MD')
         >>> configs[4].forces.shape
         (9, 3)
+        >>> scan = read_extxyz(default_dataset_path("molecule"), forces_key="no_such_key",
+        ...                    index="3:5", allow_energy_only=True)
+        >>> [c.forces is None for c in scan]
+        [True, True]
     """
     import ase.io
 
@@ -306,16 +396,32 @@ def read_extxyz(
     if isinstance(index, int):
         frames = [frames]
     whole_file = isinstance(index, str) and index.strip() == ":"
+    molecules = [atoms for atoms in frames if not _atoms_isolated(atoms)]
+    with_forces = (
+        sum(_lookup(atoms, forces_key) is not None for atoms in molecules) if forces_key else 0
+    )
+    if allow_energy_only and with_forces == 0:
+        forces_key = None
     configs = []
     for position, atoms in enumerate(frames):
         where = f"{path}, frame {position}" + ("" if whole_file else f" of index={index!r}")
-        configs.append(
-            configuration_from_atoms(
+        try:
+            config = configuration_from_atoms(
                 atoms,
                 energy_key=energy_key,
                 forces_key=forces_key,
                 stress_key=stress_key,
                 where=where,
             )
-        )
+        except MissingLabelError as error:
+            if error.label != "forces":
+                raise
+            note = (
+                "no frame of the file has forces under that key"
+                if with_forces == 0
+                else f"{with_forces} of the {len(molecules)} frames other than isolated atoms "
+                "have them: forces are needed on all of them or on none"
+            )
+            raise error.with_fix(error.fix, note=note) from None
+        configs.append(config)
     return configs

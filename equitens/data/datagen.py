@@ -26,17 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["generate_molecule_dataset", "generate_metal_dataset", "main"]
+from equitens.extras import require
 
-_DATAGEN_HINT = "install it with: pip install 'equitens[datagen]' (or pip install tblite)"
+__all__ = ["generate_molecule_dataset", "generate_metal_dataset", "main"]
 
 
 def _require_tblite():
-    try:
-        from tblite.ase import TBLite
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError(f"generating molecular data needs tblite; {_DATAGEN_HINT}") from error
-    return TBLite
+    return require("tblite.ase", extra="datagen", feature="generating molecular data").TBLite
 
 
 def _tblite_calculator(method: str, accuracy: float):
@@ -166,20 +162,32 @@ def generate_molecule_dataset(
         )
     _require_tblite()  # loads tblite and its OpenMP runtime before the thread limit
     with _openmp_threads(threads):
-        out = _molecular_dynamics(
-            molecule, frames, temperature, timestep, interval, equilibration, friction, method,
-            accuracy, seed, isolated_atoms, progress,
+        atoms, dynamics = _langevin(
+            molecule, _tblite_calculator(method, accuracy), temperature, timestep, friction, seed
         )
+        out = []
+        if isolated_atoms:
+            out += _isolated_atoms(
+                atoms.get_chemical_symbols(), lambda: _tblite_calculator(method, accuracy)
+            )
+        dynamics.run(equilibration)
+        bar = _progress(frames, progress, f"{method} MD of {molecule}")
+        for _ in range(frames):
+            dynamics.run(interval)
+            out.append(_single_point(atoms, atoms.calc, stress=False, config_type="MD"))
+            bar.update(1)
+        bar.close()
+    for frame in out:
+        frame.info["level_of_theory"] = f"{method} (tblite, accuracy {accuracy:g})"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ase.io.write(path, out, format="extxyz")
     return path
 
 
-def _molecular_dynamics(
-    molecule, frames, temperature, timestep, interval, equilibration, friction, method, accuracy,
-    seed, isolated_atoms, progress,
-):
+def _langevin(molecule: str, calculator, temperature, timestep, friction, seed):
+    """The molecule with its calculator, thermalised at ``temperature`` (no drift, no rotation,
+    fixed centre of mass), and its Langevin dynamics; both draw from one generator of ``seed``."""
     from ase import units
     from ase.build import molecule as build_molecule
     from ase.constraints import FixCom
@@ -188,7 +196,7 @@ def _molecular_dynamics(
 
     rng = np.random.default_rng(seed)
     atoms = build_molecule(molecule)
-    atoms.calc = _tblite_calculator(method, accuracy)
+    atoms.calc = calculator
     thermalize = getattr(velocitydistribution, "thermalize_momenta", None)
     if thermalize is None:  # ASE < 3.28
         thermalize = velocitydistribution.MaxwellBoltzmannDistribution
@@ -204,21 +212,7 @@ def _molecular_dynamics(
         fixcm=False,
         rng=rng,
     )
-    out = []
-    if isolated_atoms:
-        out += _isolated_atoms(
-            atoms.get_chemical_symbols(), lambda: _tblite_calculator(method, accuracy)
-        )
-    dynamics.run(equilibration)
-    bar = _progress(frames, progress, f"{method} MD of {molecule}")
-    for _ in range(frames):
-        dynamics.run(interval)
-        out.append(_single_point(atoms, atoms.calc, stress=False, config_type="MD"))
-        bar.update(1)
-    bar.close()
-    for frame in out:
-        frame.info["level_of_theory"] = f"{method} (tblite, accuracy {accuracy:g})"
-    return out
+    return atoms, dynamics
 
 
 def generate_metal_dataset(

@@ -96,8 +96,11 @@ def graph_from_configuration(
 def edge_vectors(graph: jraph.GraphsTuple, positions=None):
     """Edge vectors ``positions[receivers] - positions[senders] + unit_shifts @ cell[graph]``.
 
-    Works on numpy and jax arrays (and under ``jax.jit`` when the graph is padded to static
-    sizes), for one graph or a batch.
+    The one definition the data pipeline and the models share (``equitens.models.graph``
+    re-exports it). Works on numpy arrays (numpy result) and jax arrays (jax result, also under
+    ``jax.jit`` when the graph is padded to static sizes), for one graph or a batch.
+    ``edges["unit_shifts"]`` and ``globals["cell"]`` may be absent (a non-periodic graph); the
+    shifts and cells are cast to the dtype of the positions.
 
     Args:
         graph: a graph or batch in this module's layout.
@@ -116,13 +119,24 @@ def edge_vectors(graph: jraph.GraphsTuple, positions=None):
     """
     import jax.numpy as jnp
 
-    xp = np if isinstance(graph.n_node, np.ndarray) and positions is None else jnp
     if positions is None:
         positions = graph.nodes["positions"]
-    n_graph = graph.n_node.shape[0]
-    edge_graph = xp.repeat(
-        xp.arange(n_graph), graph.n_edge, total_repeat_length=graph.senders.shape[0]
-    ) if xp is jnp else np.repeat(np.arange(n_graph), graph.n_edge)
-    cells = graph.globals["cell"][edge_graph]
-    shifts = xp.einsum("ei,eij->ej", graph.edges["unit_shifts"], cells)
-    return positions[graph.receivers] - positions[graph.senders] + shifts
+    edges = graph.edges if isinstance(graph.edges, dict) else {}
+    globals_ = graph.globals if isinstance(graph.globals, dict) else {}
+    periodic = "unit_shifts" in edges and "cell" in globals_
+    arrays = [positions] + ([edges["unit_shifts"], globals_["cell"]] if periodic else [])
+    xp = np if all(isinstance(a, np.ndarray) for a in arrays) else jnp
+    positions = xp.asarray(positions)
+    vectors = positions[graph.receivers] - positions[graph.senders]
+    if not periodic:
+        return vectors
+    counts = graph.n_edge
+    if isinstance(counts, np.ndarray):
+        edge_graph = np.repeat(np.arange(counts.shape[0]), counts)
+    else:
+        edge_graph = jnp.repeat(
+            jnp.arange(counts.shape[0]), counts, total_repeat_length=graph.senders.shape[0]
+        )
+    cells = xp.asarray(globals_["cell"]).astype(positions.dtype)[edge_graph]
+    shifts = xp.asarray(edges["unit_shifts"]).astype(positions.dtype)
+    return vectors + xp.einsum("ei,eij->ej", shifts, cells)

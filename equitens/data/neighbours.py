@@ -124,6 +124,6 @@ def _full_cell(cell: np.ndarray, pbc: np.ndarray, positions: np.ndarray, cutoff:
         # an orthonormal basis of the complement of the periodic span
         _, _, vt = np.linalg.svd(np.vstack([periodic, np.zeros((3 - len(periodic), 3))]))
         complement = vt[len(periodic) :]
-        for direction, normal in zip(open_directions, complement):
+        for direction, normal in zip(open_directions, complement, strict=True):
             box[direction] = normal * length
     return box

@@ -41,8 +41,10 @@ class SpeciesTable:
                 f"SpeciesTable needs a non-empty sequence of atomic numbers, got "
                 f"{self.atomic_numbers!r}"
             )
-        if not np.issubdtype(numbers.dtype, np.integer) or np.any(numbers < 1) or np.any(
-            numbers > 118
+        if (
+            not np.issubdtype(numbers.dtype, np.integer)
+            or np.any(numbers < 1)
+            or np.any(numbers > 118)
         ):
             raise ValueError(
                 f"atomic numbers must be integers in 1..118, got {self.atomic_numbers!r}"

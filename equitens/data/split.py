@@ -45,13 +45,14 @@ def split(
     if fractions.ndim != 1 or fractions.size == 0 or np.any(fractions < 0):
         raise ValueError(f"fractions must be a non-empty list of numbers >= 0, got {fractions}")
     if fractions.sum() > 1.0 + 1e-9:
-        raise ValueError(f"fractions must sum to at most 1, got {fractions.tolist()} "
-                         f"(sum {fractions.sum():g})")
+        raise ValueError(
+            f"fractions must sum to at most 1, got {fractions.tolist()} (sum {fractions.sum():g})"
+        )
     isolated = [c for c in configs if is_isolated_atom(c)]
     rest = [c for c in configs if not is_isolated_atom(c)]
     order = np.random.default_rng(seed).permutation(len(rest))
     bounds = np.round(np.concatenate([[0.0], np.cumsum(fractions)]) * len(rest)).astype(int)
     bounds = np.minimum(bounds, len(rest))
-    parts = [sorted(order[a:b].tolist()) for a, b in zip(bounds[:-1], bounds[1:])]
+    parts = [sorted(order[a:b].tolist()) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     out = tuple([rest[i] for i in part] for part in parts)
     return (isolated + out[0],) + out[1:]

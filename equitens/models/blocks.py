@@ -13,7 +13,8 @@ import jraph
 from equitens.conv import edge_convolution
 from equitens.models.graph import edge_mask, edge_vectors, graph_mask, node_graph_index
 from equitens.nn.radial import RadialMLP, radial_embedding
-from equitens.so3.irreps import Irrep, Irreps
+from equitens.so3.irreps import IntoIrreps, Irrep, Irreps
+from equitens.tp.plan import DEFAULT_PLAN, Plan
 
 __all__ = [
     "MessagePassing",
@@ -25,7 +26,7 @@ __all__ = [
 
 
 def hidden_irreps(channels: int, lmax: int, both_parities: bool = False) -> Irreps:
-    """``C x 0e + C x 1o + C x 2e + ...`` up to ``lmax`` (with ``both_parities``, also ``1e, 2o, ...``).
+    """``C x 0e + C x 1o + C x 2e + ...`` to ``lmax`` (``both_parities``: also ``1e, 2o, ...``).
 
     Examples:
         >>> hidden_irreps(4, 2)
@@ -42,21 +43,30 @@ def hidden_irreps(channels: int, lmax: int, both_parities: bool = False) -> Irre
     return Irreps(out)
 
 
-def reachable_irreps(irreps: Irreps, lmax_sh: int, lmax_out: int, channels: int) -> Irreps:
-    """The irreps ``x (x) Y_{0..lmax_sh}`` reaches up to degree ``lmax_out``, ``channels`` each, sorted.
+def reachable_irreps(
+    irreps: Irreps, lmax_sh: int, lmax_out: int, channels: int, keep: IntoIrreps | None = None
+) -> Irreps:
+    """The irreps ``x (x) Y_{0..lmax_sh}`` reaches up to ``lmax_out``, ``channels`` each, sorted.
+
+    ``keep``: only the irreps of these (a message of irreps the next layer does not read is
+    wasted work, and some families cannot produce every parity).
 
     Examples:
         >>> reachable_irreps(Irreps("2x0e"), 2, 2, 2)
         2x0e+2x1o+2x2e
+        >>> reachable_irreps(Irreps("2x0e"), 2, 2, 2, keep="0e + 2e + 3o")
+        2x0e+2x2e
     """
-    found = set()
-    for _, ir1 in irreps:
-        for l2 in range(lmax_sh + 1):
-            ir2 = Irrep(l2, (-1) ** l2)
-            for l3 in range(abs(ir1.l - l2), min(ir1.l + l2, lmax_out) + 1):
-                found.add(Irrep(l3, ir1.p * ir2.p))
-    ordered = sorted(found, key=lambda ir: (ir.l, -ir.p * (-1) ** ir.l))
-    return Irreps([(channels, ir) for ir in ordered])
+    found = {
+        ir3
+        for _, ir1 in irreps
+        for _, ir2 in Irreps.spherical_harmonics(lmax_sh)
+        for ir3 in ir1 * ir2
+        if ir3.l <= lmax_out
+    }
+    if keep is not None:
+        found &= {ir for _, ir in Irreps(keep)}
+    return Irreps([(channels, ir) for ir in sorted(found)])
 
 
 def edge_features(graph: jraph.GraphsTuple, cutoff: float, num_basis: int, p: int):
@@ -98,21 +108,27 @@ class MessagePassing(nn.Module):
         radial_mlp: hidden sizes of the radial network.
         avg_num_neighbors: the normalisation of the sum.
         param_dtype: dtype of the weights.
+        plan: how the convolution's kernels run (:class:`~equitens.tp.plan.Plan`).
     """
 
-    irreps_in: Any
-    irreps_out: Any
+    irreps_in: IntoIrreps
+    irreps_out: IntoIrreps
     lmax: int
-    conv_method: str = "cg"
-    radial_mlp: Sequence[int] = (64, 64, 64)
-    avg_num_neighbors: float = 1.0
+    conv_method: str
+    radial_mlp: Sequence[int]  # no defaults here: the models' hyper-parameters are the source
+    avg_num_neighbors: float
     param_dtype: Any = jnp.float32
+    plan: Plan = DEFAULT_PLAN
 
     @nn.compact
     def __call__(self, h, senders, receivers, vectors, mask, embedding) -> jax.Array:
         """Messages summed into the receivers, ``(N, irreps_out.dim)``."""
-        conv = edge_convolution(Irreps(self.irreps_in), Irreps(self.irreps_out), self.lmax, method=self.conv_method)
-        weights = RadialMLP(tuple(self.radial_mlp), conv.weight_numel, self.param_dtype, name="radial")(embedding)
+        conv = edge_convolution(
+            self.irreps_in, self.irreps_out, self.lmax, method=self.conv_method, plan=self.plan
+        )
+        weights = RadialMLP(
+            tuple(self.radial_mlp), conv.weight_numel, self.param_dtype, name="radial"
+        )(embedding)
         weights = weights * mask[:, None]  # padding edges: exactly zero messages
         messages = conv(h[senders], vectors.astype(h.dtype), weights.astype(h.dtype))
         summed = jax.ops.segment_sum(messages, receivers, num_segments=h.shape[0])
@@ -123,8 +139,8 @@ def graph_energy(
     graph: jraph.GraphsTuple,
     node_energy: jax.Array,
     atomic_energies: Sequence[float],
-    scale: Sequence[float],
-    shift: Sequence[float],
+    scale: Sequence[float] | float,
+    shift: Sequence[float] | float,
 ) -> jax.Array:
     """Per-graph energy ``sum_nodes E0[z] + scale[z] * e + shift[z]``, zero for padding graphs.
 
@@ -132,15 +148,16 @@ def graph_energy(
         graph: the batch (for species, node counts and the padding mask).
         node_energy: ``(N,)`` the network's output per node.
         atomic_energies: ``E0`` per species.
-        scale: per-species scale.
-        shift: per-species shift.
+        scale: per-species scale (one number: the same for every species).
+        shift: per-species shift (one number: the same for every species).
 
     Returns:
         ``(G,)`` energies.
 
     Examples:
         >>> import numpy as np, jax.numpy as jnp, jraph
-        >>> g = jraph.GraphsTuple(nodes={"positions": np.zeros((3, 3)), "species": np.array([0, 1, 0])},
+        >>> g = jraph.GraphsTuple(
+        ...     nodes={"positions": np.zeros((3, 3)), "species": np.array([0, 1, 0])},
         ...     edges={}, globals={"weight": np.array([1.0, 0.0])}, senders=None, receivers=None,
         ...     n_node=np.array([2, 1]), n_edge=np.array([0, 0]))
         >>> graph_energy(g, jnp.ones(3), [-1.0, -2.0], [2.0, 2.0], [0.5, 0.5]).tolist()
@@ -148,9 +165,12 @@ def graph_energy(
     """
     species = jnp.asarray(graph.nodes["species"])
     dtype = node_energy.dtype
-    e0 = jnp.asarray(atomic_energies, dtype)[species]
-    scale = jnp.asarray(scale, dtype)[species]
-    shift = jnp.asarray(shift, dtype)[species]
+    table = jnp.asarray(atomic_energies, dtype)
+    e0 = table[species]
+    scale, shift = (
+        jnp.broadcast_to(jnp.asarray(value, dtype), table.shape)[species]
+        for value in (scale, shift)
+    )
     per_node = e0 + scale * node_energy + shift
     num_graphs = jnp.shape(graph.n_node)[0]
     energies = jax.ops.segment_sum(per_node, node_graph_index(graph), num_segments=num_graphs)

@@ -4,25 +4,27 @@
 hyper-parameters; every key is checked (an unknown key is an error that lists the valid ones).
 The top-level ``config["dtype"]`` (``"float32"`` or ``"float64"``) sets the dtype of the weights.
 
-MACE keys and defaults (:data:`MACE_DEFAULTS`): ``cutoff`` 5.0, ``num_channels`` 16,
-``lmax`` 2, ``hidden_lmax`` 1, ``correlation`` 3, ``num_interactions`` 2,
-``num_radial_basis`` 8, ``envelope_p`` 5, ``radial_mlp`` [64, 64, 64], ``readout_mlp`` 16,
-``avg_num_neighbors`` 1.0, ``conv_method`` "cg", ``product_method`` "cg",
-``product_algorithm`` "blocked" (or "dense", "kernel": see :mod:`equitens.nn.symmetric_contraction`),
-``scale`` 1.0,
-``shift`` 0.0. NequIP keys (:data:`NEQUIP_DEFAULTS`): ``cutoff``, ``num_channels``, ``lmax``,
-``parity`` true, ``num_interactions`` 3, ``num_radial_basis``, ``envelope_p`` 6,
-``radial_mlp`` [64, 64], ``avg_num_neighbors``, ``conv_method``, ``scale``, ``shift``.
+The keys and their defaults are the hyper-parameter fields of the model classes, read from
+:class:`~equitens.models.MACE` and :class:`~equitens.models.NequIP` (:data:`MACE_DEFAULTS`,
+:data:`NEQUIP_DEFAULTS`; :func:`model_defaults` for plain configuration values). These classes are
+the single source of the defaults: ``build_model``, the Python API and ``equitens train`` (whose
+``model`` section is filled from :func:`model_defaults`) cannot disagree. The table of
+``docs/guide/models.md`` lists them.
 
-Keys of the other model are ignored (so that one configuration can switch ``model.name``); any
-other unknown key is an error. ``scale`` and ``shift`` are a number or one number per species; :func:`average_num_neighbors`
-computes ``avg_num_neighbors`` from training graphs.
+    >>> MACE_DEFAULTS["cutoff"], MACE_DEFAULTS["radial_mlp"], NEQUIP_DEFAULTS["envelope_p"]
+    (4.0, (32, 32), 6)
+
+Keys of the other model are ignored (so that one configuration can switch ``model.name``); any other
+unknown key is an error. ``scale`` and ``shift`` are a number or one number per species;
+:func:`average_num_neighbors` computes ``avg_num_neighbors`` from training graphs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import flax.linen as nn
@@ -30,68 +32,59 @@ import jax.numpy as jnp
 import numpy as np
 
 from equitens.conv import available_conv_methods
+from equitens.models.graph import graph_mask
 from equitens.models.mace import MACE
 from equitens.models.nequip import NequIP
-from equitens.models.graph import graph_mask
+from equitens.precision import run_dtype
+from equitens.tp.plan import Plan, as_plan
 from equitens.tp.registry import available_methods
 
-__all__ = ["MACE_DEFAULTS", "NEQUIP_DEFAULTS", "average_num_neighbors", "build_model"]
+__all__ = [
+    "MACE_DEFAULTS",
+    "NEQUIP_DEFAULTS",
+    "average_num_neighbors",
+    "build_model",
+    "model_defaults",
+]
 
-MACE_DEFAULTS: dict[str, Any] = {
-    "cutoff": 5.0,
-    "num_channels": 16,
-    "lmax": 2,
-    "hidden_lmax": 1,
-    "correlation": 3,
-    "num_interactions": 2,
-    "num_radial_basis": 8,
-    "envelope_p": 5,
-    "radial_mlp": [64, 64, 64],
-    "readout_mlp": 16,
-    "avg_num_neighbors": 1.0,
-    "conv_method": "cg",
-    "product_method": "cg",
-    "product_algorithm": "blocked",
-    "scale": 1.0,
-    "shift": 0.0,
-}
-"""Hyper-parameters of MACE and their defaults."""
+# Fields of the model classes that are not hyper-parameters of the configuration.
+_NOT_HYPER_PARAMETERS = ("num_species", "atomic_energies", "param_dtype", "parent", "name")
 
-NEQUIP_DEFAULTS: dict[str, Any] = {
-    "cutoff": 5.0,
-    "num_channels": 16,
-    "lmax": 2,
-    "parity": True,
-    "num_interactions": 3,
-    "num_radial_basis": 8,
-    "envelope_p": 6,
-    "radial_mlp": [64, 64],
-    "avg_num_neighbors": 1.0,
-    "conv_method": "cg",
-    "scale": 1.0,
-    "shift": 0.0,
-}
-"""Hyper-parameters of NequIP and their defaults."""
+
+def _hyper_parameters(cls: type[nn.Module]) -> Mapping[str, Any]:
+    """The hyper-parameter fields of a model class and their defaults (a read-only mapping)."""
+    defaults = {}
+    for field in dataclasses.fields(cls):
+        if field.name in _NOT_HYPER_PARAMETERS:
+            continue
+        if field.default is dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{field.name} needs a default to be a hyper-parameter")
+        defaults[field.name] = field.default
+    return MappingProxyType(defaults)
+
+
+MACE_DEFAULTS: Mapping[str, Any] = _hyper_parameters(MACE)
+"""Hyper-parameters of MACE and their defaults (read-only; read from the fields of MACE)."""
+
+NEQUIP_DEFAULTS: Mapping[str, Any] = _hyper_parameters(NequIP)
+"""Hyper-parameters of NequIP and their defaults (read-only; read from the fields of NequIP)."""
 
 _MODELS = {"mace": (MACE, MACE_DEFAULTS), "nequip": (NequIP, NEQUIP_DEFAULTS)}
-_INTS = ("num_channels", "lmax", "hidden_lmax", "correlation", "num_interactions", "num_radial_basis",
-         "envelope_p", "readout_mlp")
+_INTS = (
+    "num_channels",
+    "lmax",
+    "hidden_lmax",
+    "correlation",
+    "num_interactions",
+    "num_radial_basis",
+    "envelope_p",
+    "readout_mlp",
+)
 
 
 def _dtype(name: Any):
-    table = {"float32": jnp.float32, "float64": jnp.float64}
-    key = name if isinstance(name, str) else np.dtype(name).name
-    if key not in table:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {name!r}")
-    if key == "float64":
-        import jax
-
-        if not jax.config.jax_enable_x64:
-            raise ValueError(
-                "dtype float64 needs jax's x64 mode: call jax.config.update('jax_enable_x64', True) "
-                "before building the model"
-            )
-    return table[key]
+    """The weights' dtype; float64 needs jax's x64 mode on (the rule of equitens.precision)."""
+    return jnp.float64 if run_dtype(name) is np.float64 else jnp.float32
 
 
 def _per_species(name: str, value: Any, num_species: int) -> float | tuple[float, ...]:
@@ -100,7 +93,8 @@ def _per_species(name: str, value: Any, num_species: int) -> float | tuple[float
     values = tuple(float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1))
     if len(values) != num_species:
         raise ValueError(
-            f"model.{name} must be a number or one number per species ({num_species}), got {len(values)} values"
+            f"model.{name} must be a number or one number per species ({num_species}), "
+            f"got {len(values)} values"
         )
     return values
 
@@ -108,45 +102,112 @@ def _per_species(name: str, value: Any, num_species: int) -> float | tuple[float
 def _check(name: str, section: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
     # keys of the other models are ignored (one configuration file can switch model.name)
     other = {key for _, other_defaults in _MODELS.values() for key in other_defaults}
-    unknown = [key for key in section if key not in defaults and key not in other and key not in ("name", "dtype")]
+    unknown = [
+        key
+        for key in section
+        if key not in defaults and key not in other and key not in ("name", "dtype")
+    ]
     if unknown:
         key = unknown[0]
         close = difflib.get_close_matches(key, list(defaults), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(
-            f"unknown {name} hyper-parameter model.{key}{hint}; valid keys: {', '.join(sorted(defaults))}"
+            f"unknown {name} hyper-parameter model.{key}{hint}; "
+            f"valid keys: {', '.join(sorted(defaults))}"
         )
     merged = {**defaults, **{k: v for k, v in section.items() if k in defaults}}
     for key in _INTS:
-        if key in merged and (not isinstance(merged[key], (int, np.integer)) or isinstance(merged[key], bool)):
+        if key in merged and (
+            not isinstance(merged[key], (int, np.integer)) or isinstance(merged[key], bool)
+        ):
             raise ValueError(f"model.{key} must be an integer, got {merged[key]!r}")
-    for key in ("num_channels", "num_interactions", "num_radial_basis", "envelope_p", "readout_mlp", "correlation"):
+    for key in (
+        "num_channels",
+        "num_interactions",
+        "num_radial_basis",
+        "envelope_p",
+        "readout_mlp",
+        "correlation",
+    ):
         if key in merged and merged[key] < 1:
             raise ValueError(f"model.{key} must be >= 1, got {merged[key]!r}")
     for key in ("lmax", "hidden_lmax"):
         if key in merged and merged[key] < 0:
             raise ValueError(f"model.{key} must be >= 0, got {merged[key]!r}")
     if "hidden_lmax" in merged and merged["hidden_lmax"] > merged["lmax"]:
-        raise ValueError(f"model.hidden_lmax ({merged['hidden_lmax']}) must not exceed model.lmax ({merged['lmax']})")
+        raise ValueError(
+            f"model.hidden_lmax ({merged['hidden_lmax']}) must not exceed "
+            f"model.lmax ({merged['lmax']})"
+        )
     for key in ("cutoff", "avg_num_neighbors"):
         value = merged[key]
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value) or value <= 0:
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not np.isfinite(value)
+            or value <= 0
+        ):
             raise ValueError(f"model.{key} must be a positive number, got {value!r}")
     if merged["conv_method"] not in available_conv_methods():
         raise ValueError(
-            f"model.conv_method {merged['conv_method']!r} is not available; choose one of {available_conv_methods()}"
+            f"model.conv_method {merged['conv_method']!r} is not available; "
+            f"choose one of {available_conv_methods()}"
         )
     if "product_method" in merged and merged["product_method"] not in available_methods():
         raise ValueError(
-            f"model.product_method {merged['product_method']!r} is not available; choose one of {available_methods()}"
+            f"model.product_method {merged['product_method']!r} is not available; "
+            f"choose one of {available_methods()}"
         )
     if merged.get("product_algorithm", "blocked") not in ("dense", "blocked", "kernel"):
-        raise ValueError(f"model.product_algorithm must be 'dense', 'blocked' or 'kernel', got {merged['product_algorithm']!r}")
+        raise ValueError(
+            f"model.product_algorithm must be 'dense', 'blocked' or 'kernel', "
+            f"got {merged['product_algorithm']!r}"
+        )
     merged["radial_mlp"] = tuple(int(n) for n in merged["radial_mlp"])
+    try:
+        merged["plan"] = as_plan(merged["plan"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"model.plan: {error} (e.g. model.plan.chunk=null, or model.plan='chunk=null')"
+        ) from None
     return merged
 
 
-def build_model(config: Mapping[str, Any], species: Any, atomic_energies: Sequence[float] | np.ndarray) -> nn.Module:
+def model_defaults(name: str) -> dict[str, Any]:
+    """The hyper-parameters of a model and their defaults, as plain configuration values.
+
+    Args:
+        name: ``"mace"`` or ``"nequip"`` (any case).
+
+    Returns:
+        A new dict (sequences as lists, as YAML reads them), in the order of the model's fields.
+
+    Raises:
+        ValueError: for an unknown model name.
+
+    Examples:
+        >>> defaults = model_defaults("mace")
+        >>> defaults["cutoff"], defaults["radial_mlp"], defaults["num_interactions"]
+        (4.0, [32, 32], 2)
+    """
+    key = str(name).lower()
+    if key not in _MODELS:
+        raise ValueError(
+            f"unknown model name {name!r}; choose one of {sorted(_MODELS)} (config key model.name)"
+        )
+    return {k: _plain(v) for k, v in _MODELS[key][1].items()}
+
+
+def _plain(value: Any) -> Any:
+    """A default as a configuration value: lists for sequences, a mapping for a plan."""
+    if isinstance(value, Plan):
+        return dataclasses.asdict(value)
+    return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def build_model(
+    config: Mapping[str, Any], species: Any, atomic_energies: Sequence[float] | np.ndarray
+) -> nn.Module:
     """The flax linen potential a configuration describes.
 
     Args:
@@ -169,15 +230,21 @@ def build_model(config: Mapping[str, Any], species: Any, atomic_energies: Sequen
         ('MACE', 8, 2)
     """
     if not isinstance(config, Mapping):
-        raise ValueError(f"config must be a dict with a 'model' section, got {type(config).__name__}")
+        raise ValueError(
+            f"config must be a dict with a 'model' section, got {type(config).__name__}"
+        )
     section = config["model"] if "model" in config else config
     if isinstance(section, str):
         section = {"name": section}
     if not isinstance(section, Mapping):
-        raise ValueError(f"config['model'] must be a dict of hyper-parameters, got {type(section).__name__}")
+        raise ValueError(
+            f"config['model'] must be a dict of hyper-parameters, got {type(section).__name__}"
+        )
     name = str(section.get("name", "mace")).lower()
     if name not in _MODELS:
-        raise ValueError(f"unknown model name {name!r}; choose one of {sorted(_MODELS)} (config key model.name)")
+        raise ValueError(
+            f"unknown model name {name!r}; choose one of {sorted(_MODELS)} (config key model.name)"
+        )
     cls, defaults = _MODELS[name]
     hyper = _check(name, section, defaults)
     num_species = len(species)

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import jraph
 
+from equitens.data.graphs import edge_vectors  # the one definition, re-exported here
+
 __all__ = ["edge_graph_index", "edge_mask", "edge_vectors", "graph_mask", "node_graph_index"]
 
 
@@ -54,36 +56,6 @@ def edge_graph_index(graph: jraph.GraphsTuple) -> jax.Array:
         [0, 0, 1]
     """
     return _repeat_index(graph.n_edge, graph.senders.shape[0])
-
-
-def edge_vectors(graph: jraph.GraphsTuple) -> jax.Array:
-    """``positions[receivers] - positions[senders] + unit_shifts @ cell[graph of the edge]``.
-
-    Args:
-        graph: a batch (see the module docstring); ``edges["unit_shifts"]`` and
-            ``globals["cell"]`` may be absent for non-periodic graphs.
-
-    Returns:
-        ``(E, 3)`` edge vectors in the dtype of the positions.
-
-    Examples:
-        >>> import numpy as np, jraph
-        >>> g = jraph.GraphsTuple(nodes={"positions": np.array([[0.0, 0, 0], [1.0, 0, 0]])},
-        ...     edges={"unit_shifts": np.array([[0.0, 0, 0], [1.0, 0, 0]])},
-        ...     globals={"cell": 3.0 * np.eye(3)[None]}, senders=np.array([0, 1]),
-        ...     receivers=np.array([1, 0]), n_node=np.array([2]), n_edge=np.array([2]))
-        >>> edge_vectors(g).tolist()
-        [[1.0, 0.0, 0.0], [2.0, 0.0, 0.0]]
-    """
-    positions = jnp.asarray(graph.nodes["positions"])
-    vectors = positions[graph.receivers] - positions[graph.senders]
-    edges = graph.edges if isinstance(graph.edges, dict) else {}
-    globals_ = graph.globals if isinstance(graph.globals, dict) else {}
-    if "unit_shifts" in edges and "cell" in globals_:
-        cell = jnp.asarray(globals_["cell"]).astype(positions.dtype)[edge_graph_index(graph)]
-        shifts = jnp.asarray(edges["unit_shifts"]).astype(positions.dtype)
-        vectors = vectors + jnp.einsum("ei,eij->ej", shifts, cell)
-    return vectors
 
 
 def edge_mask(vectors: jax.Array) -> jax.Array:

@@ -29,16 +29,26 @@ import jax
 import jax.numpy as jnp
 import jraph
 
-from equitens.models.blocks import MessagePassing, edge_features, graph_energy, hidden_irreps, reachable_irreps
+from equitens.models.blocks import (
+    MessagePassing,
+    edge_features,
+    graph_energy,
+    hidden_irreps,
+    reachable_irreps,
+)
 from equitens.nn.linen import Linear
 from equitens.nn.symmetric_contraction import SymmetricContraction
 from equitens.so3.irreps import Irreps
+from equitens.tp.plan import DEFAULT_PLAN, Plan
 
 __all__ = ["MACE"]
 
 
 class MACE(nn.Module):
     """The MACE potential: ``apply(params, graph) -> (G,)`` energies.
+
+    The defaults below are the single source of the MACE hyper-parameters: ``build_model``
+    (:data:`equitens.models.MACE_DEFAULTS`) and ``equitens train`` read them from this class.
 
     Attributes:
         num_species: number of species (rows of the per-species weights).
@@ -55,6 +65,8 @@ class MACE(nn.Module):
         readout_mlp: hidden size of the last, nonlinear readout.
         avg_num_neighbors: normalisation of the message sum.
         conv_method: edge-convolution family (``"cg"``, ``"so2"``, ...).
+        plan: how the edge-convolution kernels run (:class:`~equitens.tp.plan.Plan`; default:
+            chunked for the CPU cache on CPU, unchunked on GPU/TPU, chosen when compiled).
         product_method: tensor-product family of the symmetric contraction (``"cg"``), used by
             ``product_algorithm="kernel"``.
         product_algorithm: ``"blocked"`` (default), ``"dense"`` or ``"kernel"`` (see
@@ -77,7 +89,7 @@ class MACE(nn.Module):
 
     num_species: int
     atomic_energies: Sequence[float]
-    cutoff: float
+    cutoff: float = 4.0
     num_channels: int = 16
     lmax: int = 2
     hidden_lmax: int = 1
@@ -85,10 +97,11 @@ class MACE(nn.Module):
     num_interactions: int = 2
     num_radial_basis: int = 8
     envelope_p: int = 5
-    radial_mlp: Sequence[int] = (64, 64, 64)
+    radial_mlp: Sequence[int] = (32, 32)
     readout_mlp: int = 16
     avg_num_neighbors: float = 1.0
     conv_method: str = "cg"
+    plan: Plan = DEFAULT_PLAN
     product_method: str = "cg"
     product_algorithm: str = "blocked"
     scale: Sequence[float] | float = 1.0
@@ -100,7 +113,9 @@ class MACE(nn.Module):
         """Energies ``(G,)`` of the graphs of a batch (0 for padding graphs)."""
         dtype = self.param_dtype
         species = jnp.asarray(graph.nodes["species"])
-        vectors, mask, embedding = edge_features(graph, self.cutoff, self.num_radial_basis, self.envelope_p)
+        vectors, mask, embedding = edge_features(
+            graph, self.cutoff, self.num_radial_basis, self.envelope_p
+        )
         embedding = embedding.astype(dtype)
         c = self.num_channels
         table = self.param("embedding", nn.initializers.normal(1.0), (self.num_species, c), dtype)
@@ -112,11 +127,12 @@ class MACE(nn.Module):
         for t in range(self.num_interactions):
             last = t == self.num_interactions - 1
             irreps_out = Irreps(f"{c}x0e") if last else hidden_irreps(c, self.hidden_lmax)
-            h_up = Linear(str(irreps_h), str(irreps_h), param_dtype=dtype, name=f"linear_up_{t}")(h).array
-            # only the messages the atomic basis uses (natural parity): the odd-parity paths would be
-            # dropped by the linear map to A, and some families (Gaunt) cannot produce them
-            needed = {ir for _, ir in irreps_a}
-            irreps_msg = Irreps([(m, ir) for m, ir in reachable_irreps(irreps_h, self.lmax, self.lmax, c) if ir in needed])
+            h_up = Linear(irreps_h, irreps_in=irreps_h, param_dtype=dtype, name=f"linear_up_{t}")(
+                h
+            ).array
+            # only the messages the atomic basis uses (natural parity): the odd-parity paths would
+            # be dropped by the linear map to A, and some families (Gaunt) cannot produce them
+            irreps_msg = reachable_irreps(irreps_h, self.lmax, self.lmax, c, keep=irreps_a)
             messages = MessagePassing(
                 irreps_h,
                 irreps_msg,
@@ -125,33 +141,56 @@ class MACE(nn.Module):
                 tuple(self.radial_mlp),
                 self.avg_num_neighbors,
                 dtype,
+                plan=self.plan,
                 name=f"message_{t}",
             )(h_up, graph.senders, graph.receivers, vectors, mask, embedding)
-            a = Linear(str(irreps_a), str(irreps_msg), param_dtype=dtype, name=f"linear_a_{t}")(messages).array
+            a = Linear(irreps_a, irreps_in=irreps_msg, param_dtype=dtype, name=f"linear_a_{t}")(
+                messages
+            ).array
             b = SymmetricContraction(
-                irreps_a, irreps_out, self.correlation, self.num_species, method=self.product_method,
-                algorithm=self.product_algorithm, param_dtype=dtype, name=f"product_{t}",
+                irreps_out,
+                irreps_in=irreps_a,
+                correlation=self.correlation,
+                num_species=self.num_species,
+                method=self.product_method,
+                algorithm=self.product_algorithm,
+                param_dtype=dtype,
+                name=f"product_{t}",
             )(a, species)
-            new_h = Linear(str(irreps_out), str(irreps_out), param_dtype=dtype, name=f"linear_b_{t}")(b).array
+            new_h = Linear(
+                irreps_out, irreps_in=irreps_out, param_dtype=dtype, name=f"linear_b_{t}"
+            )(b).array
             if t > 0:
-                new_h = new_h + Linear(
-                    str(irreps_out), str(irreps_h), num_species=self.num_species, param_dtype=dtype, name=f"skip_{t}"
-                )(h, species).array
+                new_h = (
+                    new_h
+                    + Linear(
+                        irreps_out,
+                        irreps_in=irreps_h,
+                        num_species=self.num_species,
+                        param_dtype=dtype,
+                        name=f"skip_{t}",
+                    )(h, species).array
+                )
             h, irreps_h = new_h, irreps_out
             scalars = h[:, :c]  # the 0e block comes first
             if last:
-                hidden = Linear(f"{self.readout_mlp}x0e", f"{c}x0e", param_dtype=dtype, name=f"readout_{t}_0")(scalars)
+                hidden = Linear(
+                    f"{self.readout_mlp}x0e",
+                    irreps_in=f"{c}x0e",
+                    param_dtype=dtype,
+                    name=f"readout_{t}_0",
+                )(scalars)
                 hidden = jax.nn.silu(hidden.array)
-                out = Linear("0e", f"{self.readout_mlp}x0e", param_dtype=dtype, name=f"readout_{t}_1")(hidden)
+                out = Linear(
+                    "0e",
+                    irreps_in=f"{self.readout_mlp}x0e",
+                    param_dtype=dtype,
+                    name=f"readout_{t}_1",
+                )(hidden)
             else:
-                out = Linear("0e", f"{c}x0e", param_dtype=dtype, name=f"readout_{t}")(scalars)
+                out = Linear("0e", irreps_in=f"{c}x0e", param_dtype=dtype, name=f"readout_{t}")(
+                    scalars
+                )
             node_energy = node_energy + out.array[:, 0]
 
-        return graph_energy(graph, node_energy, self.atomic_energies, _per_species(self.scale, self.num_species),
-                            _per_species(self.shift, self.num_species))
-
-
-def _per_species(value, num_species: int) -> tuple[float, ...]:
-    if isinstance(value, (int, float)):
-        return (float(value),) * num_species
-    return tuple(float(v) for v in value)
+        return graph_energy(graph, node_energy, self.atomic_energies, self.scale, self.shift)

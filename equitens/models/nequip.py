@@ -24,17 +24,26 @@ import jax
 import jax.numpy as jnp
 import jraph
 
-from equitens.models.blocks import MessagePassing, edge_features, graph_energy, hidden_irreps, reachable_irreps
-from equitens.models.mace import _per_species
+from equitens.models.blocks import (
+    MessagePassing,
+    edge_features,
+    graph_energy,
+    hidden_irreps,
+    reachable_irreps,
+)
 from equitens.nn.gate import gate
 from equitens.nn.linen import Linear
 from equitens.so3.irreps import Irrep, Irreps
+from equitens.tp.plan import DEFAULT_PLAN, Plan
 
 __all__ = ["NequIP"]
 
 
 class NequIP(nn.Module):
     """The NequIP potential: ``apply(params, graph) -> (G,)`` energies.
+
+    The defaults below are the single source of the NequIP hyper-parameters: ``build_model``
+    (:data:`equitens.models.NEQUIP_DEFAULTS`) and ``equitens train`` read them from this class.
 
     Attributes:
         num_species: number of species.
@@ -49,6 +58,8 @@ class NequIP(nn.Module):
         radial_mlp: hidden sizes of the radial MLP.
         avg_num_neighbors: normalisation of the message sum.
         conv_method: edge-convolution family (``"cg"``, ...).
+        plan: how the edge-convolution kernels run (:class:`~equitens.tp.plan.Plan`; default:
+            chunked for the CPU cache on CPU, unchunked on GPU/TPU, chosen when compiled).
         scale: per-species scale of the network's atomic energies.
         shift: per-species shift.
         param_dtype: dtype of the weights.
@@ -67,16 +78,17 @@ class NequIP(nn.Module):
 
     num_species: int
     atomic_energies: Sequence[float]
-    cutoff: float
+    cutoff: float = 4.0
     num_channels: int = 16
     lmax: int = 2
     parity: bool = True
-    num_interactions: int = 3
+    num_interactions: int = 2
     num_radial_basis: int = 8
     envelope_p: int = 6
-    radial_mlp: Sequence[int] = (64, 64)
+    radial_mlp: Sequence[int] = (32, 32)
     avg_num_neighbors: float = 1.0
     conv_method: str = "cg"
+    plan: Plan = DEFAULT_PLAN
     scale: Sequence[float] | float = 1.0
     shift: Sequence[float] | float = 0.0
     param_dtype: Any = jnp.float32
@@ -86,7 +98,9 @@ class NequIP(nn.Module):
         """Energies ``(G,)`` of the graphs of a batch (0 for padding graphs)."""
         dtype = self.param_dtype
         species = jnp.asarray(graph.nodes["species"])
-        vectors, mask, embedding = edge_features(graph, self.cutoff, self.num_radial_basis, self.envelope_p)
+        vectors, mask, embedding = edge_features(
+            graph, self.cutoff, self.num_radial_basis, self.envelope_p
+        )
         embedding = embedding.astype(dtype)
         c = self.num_channels
         table = self.param("embedding", nn.initializers.normal(1.0), (self.num_species, c), dtype)
@@ -95,13 +109,21 @@ class NequIP(nn.Module):
         features = hidden_irreps(c, self.lmax, both_parities=self.parity)
 
         for t in range(self.num_interactions):
-            wanted = {ir for _, ir in features}  # messages of irreps the features do not hold are useless
-            irreps_msg = Irreps([(m, ir) for m, ir in reachable_irreps(irreps_h, self.lmax, self.lmax, c) if ir in wanted])
+            # messages of irreps the features do not hold are useless
+            irreps_msg = reachable_irreps(irreps_h, self.lmax, self.lmax, c, keep=features)
             # the gated irreps: the features the message reaches
-            gated = Irreps([(mul, ir) for mul, ir in features if ir.l > 0 and any(ir == i for _, i in irreps_msg)])
+            gated = Irreps(
+                [
+                    (mul, ir)
+                    for mul, ir in features
+                    if ir.l > 0 and any(ir == i for _, i in irreps_msg)
+                ]
+            )
             num_gates = sum(mul for mul, _ in gated)
             irreps_gate_in = Irreps([(c + num_gates, Irrep(0, 1))] + list(gated))
-            h_up = Linear(str(irreps_h), str(irreps_h), param_dtype=dtype, name=f"linear_up_{t}")(h).array
+            h_up = Linear(irreps_h, irreps_in=irreps_h, param_dtype=dtype, name=f"linear_up_{t}")(
+                h
+            ).array
             messages = MessagePassing(
                 irreps_h,
                 irreps_msg,
@@ -110,27 +132,36 @@ class NequIP(nn.Module):
                 tuple(self.radial_mlp),
                 self.avg_num_neighbors,
                 dtype,
+                plan=self.plan,
                 name=f"message_{t}",
             )(h_up, graph.senders, graph.receivers, vectors, mask, embedding)
-            x = Linear(str(irreps_gate_in), str(irreps_msg), param_dtype=dtype, name=f"linear_{t}")(messages).array
+            x = Linear(irreps_gate_in, irreps_in=irreps_msg, param_dtype=dtype, name=f"linear_{t}")(
+                messages
+            ).array
             skip = Linear(
-                str(irreps_gate_in), str(irreps_h), num_species=self.num_species, param_dtype=dtype,
+                irreps_gate_in,
+                irreps_in=irreps_h,
+                num_species=self.num_species,
+                param_dtype=dtype,
                 name=f"self_connection_{t}",
             )(h, species)
             x = x + _embed(skip, irreps_gate_in)
-            out = gate(e3nn.IrrepsArray(str(irreps_gate_in), x), even_act=jax.nn.silu)
-            h, irreps_h = out.array, Irreps(str(out.irreps))
+            out = gate(e3nn.IrrepsArray(irreps_gate_in.to_e3nn(), x), even_act=jax.nn.silu)
+            h, irreps_h = out.array, Irreps(out.irreps)
 
         scalars = h[:, :c]
-        hidden = Linear(f"{max(c // 2, 1)}x0e", f"{c}x0e", param_dtype=dtype, name="readout_0")(scalars)
-        out = Linear("0e", f"{max(c // 2, 1)}x0e", param_dtype=dtype, name="readout_1")(hidden)
-        return graph_energy(graph, out.array[:, 0], self.atomic_energies, _per_species(self.scale, self.num_species),
-                            _per_species(self.shift, self.num_species))
+        irreps_readout = f"{max(c // 2, 1)}x0e"
+        hidden = Linear(irreps_readout, irreps_in=f"{c}x0e", param_dtype=dtype, name="readout_0")(
+            scalars
+        )
+        out = Linear("0e", irreps_in=irreps_readout, param_dtype=dtype, name="readout_1")(hidden)
+        return graph_energy(graph, out.array[:, 0], self.atomic_energies, self.scale, self.shift)
 
 
 def _embed(x: e3nn.IrrepsArray, irreps: Irreps) -> jax.Array:
     """Lay ``x`` out as ``irreps`` (distinct irreps), zeros for the irreps ``x`` lacks."""
-    chunks = {str(ir): x.array[..., sl] for (_, ir), sl in zip(x.irreps, x.irreps.slices())}
+    irreps_x = Irreps(x.irreps)
+    chunks = {ir: x.array[..., sl] for (_, ir), sl in zip(irreps_x, irreps_x.slices(), strict=True)}
     batch = x.shape[:-1]
-    parts = [chunks.get(str(ir), jnp.zeros(batch + (mul * ir.dim,), x.dtype)) for mul, ir in irreps]
+    parts = [chunks.get(ir, jnp.zeros(batch + (mul * ir.dim,), x.dtype)) for mul, ir in irreps]
     return jnp.concatenate(parts, axis=-1)

@@ -22,7 +22,9 @@ from equitens.models.graph import node_graph_index
 __all__ = ["predict"]
 
 
-def predict(model: nn.Module, params, graph: jraph.GraphsTuple, compute_stress: bool = True) -> dict:
+def predict(
+    model: nn.Module, params, graph: jraph.GraphsTuple, compute_stress: bool = True
+) -> dict:
     """Energies, forces and (optionally) stress of the graphs of a batch.
 
     Args:
@@ -66,7 +68,9 @@ def predict(model: nn.Module, params, graph: jraph.GraphsTuple, compute_stress: 
         return {"energy": energies, "forces": -gradient.astype(positions.dtype)}
 
     if "cell" not in globals_:
-        raise ValueError("predict: compute_stress=True needs globals['cell'] (zeros for non-periodic graphs)")
+        raise ValueError(
+            "predict: compute_stress=True needs globals['cell'] (zeros for non-periodic graphs)"
+        )
     cell = jnp.asarray(globals_["cell"]).astype(positions.dtype)
     node_graph = node_graph_index(graph)
 
@@ -81,8 +85,12 @@ def predict(model: nn.Module, params, graph: jraph.GraphsTuple, compute_stress: 
         return jnp.sum(energies), energies
 
     strain = jnp.zeros((num_graphs, 3, 3), positions.dtype)
-    (gradient, d_strain), energies = jax.grad(energy_of, argnums=(0, 1), has_aux=True)(positions, strain)
+    (gradient, d_strain), energies = jax.grad(energy_of, argnums=(0, 1), has_aux=True)(
+        positions, strain
+    )
     volume = jnp.abs(jnp.linalg.det(cell))
     periodic = volume > 0
-    stress = jnp.where(periodic[:, None, None], d_strain / jnp.where(periodic, volume, 1.0)[:, None, None], 0.0)
+    stress = jnp.where(
+        periodic[:, None, None], d_strain / jnp.where(periodic, volume, 1.0)[:, None, None], 0.0
+    )
     return {"energy": energies, "forces": -gradient, "stress": stress.astype(positions.dtype)}

@@ -2,8 +2,15 @@
 
 The modules come in two flavours with the same names, parameters and values:
 
-- :mod:`equitens.nn.linen`: ``Linear``, ``TensorProduct``, ``FullyConnectedTensorProduct``, ``Gate``;
-- :mod:`equitens.nn.nnx`: the same four for flax nnx (input irreps given at construction).
+- :mod:`equitens.nn.linen`: ``Linear``, ``TensorProduct``, ``FullyConnectedTensorProduct``,
+  ``Gate``;
+- :mod:`equitens.nn.nnx`: the same four for flax nnx.
+
+Both flavours take the same arguments: the output irreps positionally, everything else by keyword
+(``Linear(irreps_out, irreps_in=..., ...)``, ``TensorProduct(irreps_out, irreps_in1=...,
+irreps_in2=..., internal_weights=True, ...)``); the input irreps are inferred at call time in
+linen and required at construction in nnx. Irreps arguments accept strings, ``equitens.Irreps``
+and ``e3nn_jax.Irreps``; specs and module attributes hold ``equitens.Irreps``.
 
 The pure functions (:func:`linear`, :func:`gate`, :func:`apply_tensor_product`) take and return
 ``e3nn_jax.IrrepsArray`` and work under ``jax.jit``, ``jax.vmap`` and ``jax.grad``.

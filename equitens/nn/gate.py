@@ -40,7 +40,10 @@ def _parity_of(act: Activation) -> int:
 
 
 def _activate(
-    chunks: list[tuple[int, e3nn.Irrep, jax.Array]], even: Activation, odd: Activation, normalize: bool
+    chunks: list[tuple[int, e3nn.Irrep, jax.Array]],
+    even: Activation,
+    odd: Activation,
+    normalize: bool,
 ) -> list[tuple[int, e3nn.Irrep, jax.Array]]:
     out = []
     for mul, ir, x in chunks:
@@ -50,8 +53,9 @@ def _activate(
         p = 1 if ir.p == 1 else _parity_of(act)
         if p == 0:
             raise ValueError(
-                f"gate: the activation {getattr(act, '__name__', act)!r} applied to the odd scalars {mul}x{ir} "
-                "is neither even nor odd, which would break parity; use an odd (e.g. tanh) or even function"
+                f"gate: the activation {getattr(act, '__name__', act)!r} applied to the odd "
+                f"scalars {mul}x{ir} is neither even nor odd, which would break parity; use an odd "
+                "(e.g. tanh) or even function"
             )
         out.append((mul, e3nn.Irrep(0, p), act(x)))
     return out
@@ -60,7 +64,7 @@ def _activate(
 def _split_by_mul(
     chunks: list[tuple[int, e3nn.Irrep, jax.Array]], n: int
 ) -> tuple[list[tuple[int, e3nn.Irrep, jax.Array]], list[tuple[int, e3nn.Irrep, jax.Array]]]:
-    """Split a list of scalar chunks ``(mul, ir, array(..., mul))`` after the first ``n`` channels."""
+    """Split scalar chunks ``(mul, ir, array(..., mul))`` after the first ``n`` channels."""
     head, tail, seen = [], [], 0
     for mul, ir, x in chunks:
         k = min(max(n - seen, 0), mul)
@@ -107,7 +111,7 @@ def gate(
         )
     batch = x.shape[:-1]
     scalars, others = [], []
-    for (mul, ir), sl in zip(x.irreps, x.irreps.slices()):
+    for (mul, ir), sl in zip(x.irreps, x.irreps.slices(), strict=True):
         if mul == 0:
             continue
         if ir.l == 0:
@@ -122,8 +126,9 @@ def gate(
         return _assemble(activated, [], x)
     if num_scalars < num_gates:
         raise ValueError(
-            f"gate: {x.irreps} has {num_scalars} scalars but {num_gates} non-scalar irreps to gate; "
-            "the input needs one gate scalar per non-scalar irrep (put them last among the scalars)"
+            f"gate: {x.irreps} has {num_scalars} scalars but {num_gates} non-scalar irreps to "
+            "gate; the input needs one gate scalar per non-scalar irrep (put them last among the "
+            "scalars)"
         )
     extra, gates = _split_by_mul(scalars, num_scalars - num_gates)
     extra = _activate(extra, even_act, odd_act, normalize_act)
@@ -137,7 +142,13 @@ def gate(
         while v_used < mul:
             g_mul, g_ir, g = gates[gi]
             k = min(mul - v_used, g_mul - g_used)
-            gated.append((k, e3nn.Irrep(ir.l, ir.p * g_ir.p), g[..., g_used : g_used + k, None] * v[..., v_used : v_used + k, :]))
+            gated.append(
+                (
+                    k,
+                    e3nn.Irrep(ir.l, ir.p * g_ir.p),
+                    g[..., g_used : g_used + k, None] * v[..., v_used : v_used + k, :],
+                )
+            )
             v_used += k
             g_used += k
             if g_used == g_mul:
@@ -147,7 +158,9 @@ def gate(
 
 def _assemble(scalars: list, gated: list, x: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
     batch = x.shape[:-1]
-    irreps = e3nn.Irreps([(mul, ir) for mul, ir, _ in scalars] + [(mul, ir) for mul, ir, _ in gated])
+    irreps = e3nn.Irreps(
+        [(mul, ir) for mul, ir, _ in scalars] + [(mul, ir) for mul, ir, _ in gated]
+    )
     parts = [a for _, _, a in scalars] + [a.reshape(batch + (-1,)) for _, _, a in gated]
     array = jnp.concatenate(parts, axis=-1) if parts else jnp.zeros(batch + (0,), x.dtype)
     return e3nn.IrrepsArray(irreps, array)

@@ -12,23 +12,36 @@ The weights of a :class:`LinearSpec` live in one flat vector (``weight_numel`` e
 ``(mul_in, mul_out)`` row-major block per irrep type, in sorted irrep order, see
 :meth:`LinearSpec.weight_blocks`) and,
 with biases, a second flat vector of ``bias_numel`` entries (one per ``0e`` output channel).
-The flax modules in :mod:`equitens.nn.linen` and :mod:`equitens.nn.nnx` own these vectors and
-call :func:`linear`.
+The flax modules in :mod:`equitens.nn.linen` and :mod:`equitens.nn.nnx` own these vectors,
+create them with :func:`init_linear_weights` and :func:`init_linear_biases` and call
+:func:`linear`; both flavours share this code, so they agree by construction.
+
+Irreps arguments accept anything :class:`equitens.Irreps` accepts (strings, ``equitens.Irreps``,
+``e3nn_jax.Irreps``, lists of ``(mul, ir)``); specs store :class:`equitens.Irreps`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["LinearSpec", "linear"]
+from equitens.so3.irreps import IntoIrreps, Irrep, Irreps
 
-_SCALAR = e3nn.Irrep("0e")
+__all__ = [
+    "LinearSpec",
+    "init_linear_biases",
+    "init_linear_weights",
+    "linear",
+    "linear_input_irreps",
+]
+
+_SCALAR = Irrep("0e")
 
 
 def _parse_gradient_normalization(value: str | float) -> float:
@@ -36,11 +49,14 @@ def _parse_gradient_normalization(value: str | float) -> float:
         table = {"element": 0.0, "path": 1.0}
         if value not in table:
             raise ValueError(
-                f"gradient_normalization must be 'element', 'path' or a float in [0, 1], got {value!r}"
+                "gradient_normalization must be 'element', 'path' or a float in [0, 1], "
+                f"got {value!r}"
             )
         return table[value]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"gradient_normalization must be 'element', 'path' or a float in [0, 1], got {value!r}")
+        raise ValueError(
+            f"gradient_normalization must be 'element', 'path' or a float in [0, 1], got {value!r}"
+        )
     return float(value)
 
 
@@ -58,21 +74,21 @@ class LinearSpec:
             initialization) or ``1.0`` ("path": it is in the forward pass), or in between.
     """
 
-    irreps_in: e3nn.Irreps
-    irreps_out: e3nn.Irreps
+    irreps_in: Irreps
+    irreps_out: Irreps
     biases: bool = False
     gradient_normalization: float = 1.0
 
     @classmethod
     def create(
         cls,
-        irreps_in: e3nn.Irreps | str,
-        irreps_out: e3nn.Irreps | str,
+        irreps_in: IntoIrreps,
+        irreps_out: IntoIrreps,
         *,
         biases: bool = False,
         gradient_normalization: str | float = "path",
     ) -> LinearSpec:
-        """Build the spec of a linear map from ``irreps_in`` to (the reachable part of) ``irreps_out``.
+        """The spec of a linear map from ``irreps_in`` to (the reachable part of) ``irreps_out``.
 
         Args:
             irreps_in: input irreps, in the order of the input array's last axis.
@@ -93,10 +109,12 @@ class LinearSpec:
             >>> spec.weight_numel  # 0e: 3x3, 1o: 1x2
             11
         """
-        irreps_in = e3nn.Irreps(irreps_in)
-        irreps_out = e3nn.Irreps(irreps_out).simplify()
+        irreps_in = Irreps(irreps_in)
+        irreps_out = Irreps(irreps_out).simplify()
         present = {ir for mul, ir in irreps_in if mul > 0}
-        irreps_out = e3nn.Irreps([(mul, ir) for mul, ir in irreps_out if ir in present and mul > 0]).simplify()
+        irreps_out = Irreps(
+            [(mul, ir) for mul, ir in irreps_out if ir in present and mul > 0]
+        ).simplify()
         return cls(
             irreps_in=irreps_in,
             irreps_out=irreps_out,
@@ -105,7 +123,9 @@ class LinearSpec:
         )
 
     @functools.cached_property
-    def _layout(self) -> tuple[tuple[e3nn.Irrep, int, tuple[int, ...], tuple[int, ...], int, int], ...]:
+    def _layout(
+        self,
+    ) -> tuple[tuple[Irrep, int, tuple[int, ...], tuple[int, ...], int, int], ...]:
         # One entry per irrep type reached by the map, in sorted irrep order (e3nn's regroup):
         # (ir, mul_in, input chunk indices, output chunk indices, mul_out, weight offset)
         offset = 0
@@ -170,16 +190,101 @@ class LinearSpec:
         )
 
 
+def _leading(num_species: int | None) -> tuple[int, ...]:
+    return () if num_species is None else (num_species,)
+
+
+def init_linear_weights(
+    key: jax.Array, spec: LinearSpec, num_species: int | None = None, dtype: Any = jnp.float32
+) -> jax.Array:
+    """The default weights of a linear layer: standard normal times :meth:`LinearSpec.init_std`.
+
+    The signature is that of flax's ``Module.param`` initializers followed by their arguments, so
+    linen calls ``self.param("w", init_linear_weights, spec, num_species, dtype)`` and nnx
+    ``init_linear_weights(rngs.params(), spec, num_species, dtype)``: both flavours draw their
+    initial weights from the same distribution.
+
+    Args:
+        key: a ``jax.random`` key.
+        spec: the layer's spec.
+        num_species: number of weight sets (per-species weights), or None for one set.
+        dtype: dtype of the weights.
+
+    Returns:
+        ``(weight_numel,)``, or ``(num_species, weight_numel)`` with ``num_species``.
+
+    Examples:
+        >>> import jax
+        >>> spec = LinearSpec.create("4x0e", "2x0e")
+        >>> init_linear_weights(jax.random.PRNGKey(0), spec, num_species=3).shape
+        (3, 8)
+    """
+    shape = _leading(num_species) + (spec.weight_numel,)
+    return jax.random.normal(key, shape, dtype) * jnp.asarray(spec.init_std(), dtype)
+
+
+def init_linear_biases(
+    key: jax.Array | None,
+    spec: LinearSpec,
+    num_species: int | None = None,
+    dtype: Any = jnp.float32,
+) -> jax.Array:
+    """The default biases of a linear layer: zeros (``key`` is unused; it keeps flax's signature).
+
+    Args:
+        key: ignored (None is fine).
+        spec: the layer's spec.
+        num_species: number of bias sets, or None for one set.
+        dtype: dtype of the biases.
+
+    Returns:
+        Zeros of shape ``(bias_numel,)``, or ``(num_species, bias_numel)``.
+    """
+    del key
+    return jnp.zeros(_leading(num_species) + (spec.bias_numel,), dtype)
+
+
+def linear_input_irreps(declared: IntoIrreps | None, x: e3nn.IrrepsArray | jax.Array) -> Irreps:
+    """The input irreps of a layer: the declared ones, else those of an ``IrrepsArray`` input.
+
+    Args:
+        declared: the layer's ``irreps_in`` (None: infer from ``x``).
+        x: the input.
+
+    Returns:
+        The irreps as :class:`equitens.Irreps`.
+
+    Raises:
+        ValueError: if nothing is declared and ``x`` is a plain array.
+
+    Examples:
+        >>> import jax.numpy as jnp, e3nn_jax as e3nn
+        >>> linear_input_irreps(None, e3nn.IrrepsArray("2x0e", jnp.ones(2)))
+        2x0e
+        >>> linear_input_irreps("0e + 1o", jnp.ones(4))
+        1x0e+1x1o
+    """
+    if declared is not None:
+        return Irreps(declared)
+    if isinstance(x, e3nn.IrrepsArray):
+        return Irreps(x.irreps)
+    raise ValueError(
+        "Linear: pass an e3nn_jax.IrrepsArray, or declare irreps_in=... to use plain arrays"
+    )
+
+
 def _check_input(spec: LinearSpec, x: e3nn.IrrepsArray | jax.Array) -> tuple[LinearSpec, jax.Array]:
     """The input as a plain array, and the spec re-laid for its chunking if that differs."""
     if isinstance(x, e3nn.IrrepsArray):
-        if x.irreps != spec.irreps_in:
-            if x.irreps.regroup() != spec.irreps_in.regroup():
+        irreps = Irreps(x.irreps)
+        if irreps != spec.irreps_in:
+            if irreps.regroup() != spec.irreps_in.regroup():
                 raise ValueError(
-                    f"linear: the input has irreps {x.irreps} but the layer expects {spec.irreps_in}; "
-                    "pass an input with these irreps (any chunking) or build the layer for the input's irreps"
+                    f"linear: the input has irreps {irreps} but the layer expects "
+                    f"{spec.irreps_in}; pass an input with these irreps (any chunking) or build "
+                    "the layer for the input's irreps"
                 )
-            spec = dataclasses.replace(spec, irreps_in=x.irreps)  # same weights, other chunking
+            spec = dataclasses.replace(spec, irreps_in=irreps)  # same weights, other chunking
         return spec, x.array
     x = jnp.asarray(x)
     if x.ndim == 0 or x.shape[-1] != spec.irreps_in.dim:
@@ -193,9 +298,13 @@ def _check_input(spec: LinearSpec, x: e3nn.IrrepsArray | jax.Array) -> tuple[Lin
 def _check_species(num_species: int | None, species: jax.Array | None) -> None:
     """Module-level check: species are given if and only if the layer has per-species weights."""
     if num_species is None and species is not None:
-        raise ValueError("species were given but the layer has no per-species weights; set num_species=...")
+        raise ValueError(
+            "species were given but the layer has no per-species weights; set num_species=..."
+        )
     if num_species is not None and species is None:
-        raise ValueError(f"the layer has num_species={num_species} weight sets: pass species=... (integers)")
+        raise ValueError(
+            f"the layer has num_species={num_species} weight sets: pass species=... (integers)"
+        )
 
 
 def linear(
@@ -221,8 +330,8 @@ def linear(
             ``[0, num_species)`` select no weights and give zero output.
 
     Returns:
-        ``e3nn_jax.IrrepsArray`` of irreps ``spec.irreps_out`` and shape ``(..., irreps_out.dim)``,
-        in the dtype of ``x``.
+        ``e3nn_jax.IrrepsArray`` of irreps ``spec.irreps_out`` (as ``e3nn_jax.Irreps``, the type
+        an ``IrrepsArray`` holds) and shape ``(..., irreps_out.dim)``, in the dtype of ``x``.
 
     Examples:
         >>> import jax.numpy as jnp, e3nn_jax as e3nn
@@ -240,7 +349,8 @@ def linear(
     if per_species:
         if weights.ndim != 2 or weights.shape[1:] != expected:
             raise ValueError(
-                f"linear: with species, weights must have shape (num_species, {spec.weight_numel}), "
+                "linear: with species, weights must have shape "
+                f"(num_species, {spec.weight_numel}), "
                 f"got {weights.shape}"
             )
         species = jnp.asarray(species)
@@ -263,7 +373,8 @@ def linear(
             batch = jnp.broadcast_shapes(batch, species.shape)
         except ValueError:
             raise ValueError(
-                f"linear: species of shape {species.shape} does not broadcast with the batch shape {array.shape[:-1]}"
+                f"linear: species of shape {species.shape} does not broadcast with the batch "
+                f"shape {array.shape[:-1]}"
             ) from None
         array = jnp.broadcast_to(array, batch + array.shape[-1:])
         onehot = jax.nn.one_hot(jnp.broadcast_to(species, batch), weights.shape[0], dtype=dtype)
@@ -274,7 +385,11 @@ def linear(
     out_chunks: list[jax.Array | None] = [None] * len(spec.irreps_out)
     for ir, mul_in, ins, outs, mul_out, offset in spec._layout:
         x_ir = jnp.concatenate(
-            [array[..., in_slices[i]].reshape(batch + (spec.irreps_in[i].mul, ir.dim)) for i in ins], axis=-2
+            [
+                array[..., in_slices[i]].reshape(batch + (spec.irreps_in[i].mul, ir.dim))
+                for i in ins
+            ],
+            axis=-2,
         )  # (..., mul_in, d)
         scale = mul_in ** (-g / 2)
         if per_species:
@@ -294,7 +409,8 @@ def linear(
         biases = jnp.asarray(biases).astype(dtype)
         if biases.shape[-1:] != (spec.bias_numel,) or biases.ndim != (2 if per_species else 1):
             raise ValueError(
-                f"linear: biases must have shape {'(num_species, ' if per_species else '('}{spec.bias_numel},), "
+                "linear: biases must have shape "
+                f"{'(num_species, ' if per_species else '('}{spec.bias_numel},), "
                 f"got {biases.shape}"
             )
         start = 0
@@ -309,5 +425,4 @@ def linear(
 
     flat = [c.reshape(batch + (-1,)) for c in out_chunks]
     out = jnp.concatenate(flat, axis=-1) if flat else jnp.zeros(batch + (0,), dtype)
-    return e3nn.IrrepsArray(spec.irreps_out, out)
-
+    return e3nn.IrrepsArray(spec.irreps_out.to_e3nn(), out)

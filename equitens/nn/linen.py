@@ -1,16 +1,34 @@
-"""Flax **linen** modules: thin wrappers that own the weights and call the pure functions.
+"""Flax **linen** modules: thin wrappers that own the weights and call the shared functions.
 
 * :class:`Linear` -> :func:`equitens.nn.linear.linear`
 * :class:`TensorProduct` and :class:`FullyConnectedTensorProduct` ->
   :func:`equitens.nn.tensor_product.apply_tensor_product`
 * :class:`Gate` -> :func:`equitens.nn.gate.gate`
 
-The same modules exist for flax nnx in :mod:`equitens.nn.nnx`, with the same parameter names and
-shapes, so weights move between the two flavours unchanged.
+The linen and nnx (:mod:`equitens.nn.nnx`) modules have one API:
+
+* the output irreps are the only positional argument (``Linear(irreps_out, ...)``, as
+  ``e3nn_jax.flax.Linear``); every other argument is keyword-only, with the same names, meanings
+  and defaults in both flavours, so a call cannot silently swap input and output irreps;
+* the input irreps (``irreps_in``, ``irreps_in1``, ``irreps_in2``) are optional in linen, where
+  flax infers shapes from the inputs at call time (declare them to accept plain arrays), and
+  required in nnx, which builds its parameters at construction;
+* ``internal_weights=True`` (the default) makes a tensor product own its weights ``w``;
+  ``internal_weights=False`` takes them at call time (e.g. per edge, from a radial MLP);
+* ``param_dtype`` is float32 by default (flax's default); the computation runs in the inputs'
+  dtype;
+* irreps arguments accept anything :class:`equitens.Irreps` accepts (strings,
+  ``equitens.Irreps``, ``e3nn_jax.Irreps``, ...) and are stored as :class:`equitens.Irreps`;
+  inputs and outputs are ``e3nn_jax.IrrepsArray``.
+
+Spec building, weight initialisation and the apply functions live in :mod:`equitens.nn.linear`
+and :mod:`equitens.nn.tensor_product`, shared by both flavours: parameter names, shapes, dtypes and
+initial distributions are the same, so weights move between the flavours unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -20,36 +38,41 @@ import jax
 import jax.numpy as jnp
 
 from equitens.nn.gate import gate
-from equitens.nn.linear import LinearSpec, _check_species, linear
+from equitens.nn.linear import (
+    LinearSpec,
+    _check_species,
+    init_linear_biases,
+    init_linear_weights,
+    linear,
+    linear_input_irreps,
+)
 from equitens.nn.tensor_product import (
     apply_tensor_product,
     as_irreps_array,
     channelwise_spec,
+    check_weights,
     fully_connected_spec,
+    init_tensor_product_weights,
 )
+from equitens.so3.irreps import IntoIrreps, Irreps
 
 __all__ = ["Linear", "TensorProduct", "FullyConnectedTensorProduct", "Gate"]
 
 
-def _scaled_normal(std) -> Callable:
-    """Initializer: standard normal times ``std`` (broadcast over the last axis)."""
-
-    def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
-        return jax.random.normal(key, shape, dtype) * jnp.asarray(std, dtype)
-
-    return init
-
-
-def _float_dtype(*arrays) -> Any:
-    dtype = jnp.result_type(*arrays)
-    return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.result_type(float)
+def _store_irreps(module: nn.Module, *names: str) -> None:
+    """Convert the named irreps attributes to :class:`equitens.Irreps` (None stays None)."""
+    for name in names:
+        value = getattr(module, name)
+        if value is not None:
+            object.__setattr__(module, name, Irreps(value))
 
 
 class Linear(nn.Module):
     """Irreps-wise linear layer (e3nn's ``Linear``), optionally with per-species weights.
 
     Same values as ``e3nn_jax.flax.Linear(irreps_out, biases=biases)`` with the same weights
-    (see :func:`equitens.nn.linear.linear` for the semantics and weight layout).
+    (see :func:`equitens.nn.linear.linear` for the semantics and weight layout). The nnx twin is
+    :class:`equitens.nn.nnx.Linear` (same arguments, ``irreps_in`` required).
 
     Parameters: ``"w"`` of shape ``(weight_numel,)`` (``(num_species, weight_numel)`` with
     ``num_species``) and, with ``biases``, ``"b"`` of shape ``(bias_numel,)`` (resp.
@@ -57,12 +80,13 @@ class Linear(nn.Module):
 
     Attributes:
         irreps_out: requested output irreps (unreachable irreps are dropped, as in e3nn).
-        irreps_in: expected input irreps; if given, plain arrays are accepted and an
-            ``IrrepsArray`` of other irreps is an error. If None, taken from the input.
+        irreps_in: keyword-only; expected input irreps. If given, plain arrays are accepted and
+            an ``IrrepsArray`` of other irreps (up to chunking) is an error. If None, taken from
+            the input.
         num_species: number of weight sets; then ``__call__`` needs ``species``.
         biases: learned bias on the ``0e`` outputs (initialised to zero).
         gradient_normalization: ``"path"`` (e3nn-jax's default) or ``"element"``.
-        param_dtype: dtype of the parameters; None uses the input's dtype (as e3nn-jax does).
+        param_dtype: dtype of the parameters.
 
     Examples:
         >>> import jax, e3nn_jax as e3nn
@@ -77,15 +101,22 @@ class Linear(nn.Module):
         (3, 136)
     """
 
-    irreps_out: Any
-    irreps_in: Any = None
+    irreps_out: IntoIrreps
+    _: dataclasses.KW_ONLY
+    irreps_in: IntoIrreps | None = None
     num_species: int | None = None
     biases: bool = False
     gradient_normalization: str | float = "path"
-    param_dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    def __post_init__(self) -> None:
+        _store_irreps(self, "irreps_out", "irreps_in")
+        super().__post_init__()
 
     @nn.compact
-    def __call__(self, x: e3nn.IrrepsArray | jax.Array, species: jax.Array | None = None) -> e3nn.IrrepsArray:
+    def __call__(
+        self, x: e3nn.IrrepsArray | jax.Array, species: jax.Array | None = None
+    ) -> e3nn.IrrepsArray:
         """Apply the layer.
 
         Args:
@@ -96,69 +127,82 @@ class Linear(nn.Module):
         Returns:
             ``e3nn_jax.IrrepsArray`` of shape ``(..., irreps_out.dim)``.
         """
-        if self.irreps_in is not None:
-            irreps_in = e3nn.Irreps(self.irreps_in)
-        elif isinstance(x, e3nn.IrrepsArray):
-            irreps_in = x.irreps
-        else:
-            raise ValueError("Linear: pass an e3nn_jax.IrrepsArray or declare irreps_in to use plain arrays")
         _check_species(self.num_species, species)
         spec = LinearSpec.create(
-            irreps_in, self.irreps_out, biases=self.biases, gradient_normalization=self.gradient_normalization
+            linear_input_irreps(self.irreps_in, x),
+            self.irreps_out,
+            biases=self.biases,
+            gradient_normalization=self.gradient_normalization,
         )
-        dtype = self.param_dtype or _float_dtype(x.dtype)
-        lead = () if self.num_species is None else (self.num_species,)
-        w = self.param("w", _scaled_normal(spec.init_std()), lead + (spec.weight_numel,), dtype)
-        b = self.param("b", nn.initializers.zeros, lead + (spec.bias_numel,), dtype) if self.biases else None
+        w = self.param("w", init_linear_weights, spec, self.num_species, self.param_dtype)
+        b = (
+            self.param("b", init_linear_biases, spec, self.num_species, self.param_dtype)
+            if self.biases
+            else None
+        )
         return linear(spec, w, x, b, species)
 
 
 class TensorProduct(nn.Module):
-    """Channelwise (``"uvu"``) tensor product: the NequIP/MACE message ``x1[u] (x) x2[v] -> out[u]``.
+    """Channelwise (``"uvu"``) tensor product, NequIP/MACE's message ``x1[u] (x) x2[v] -> out[u]``.
 
-    ``out[u] = sum_paths sum_v w[path, u, v] c_path (x1[u] (x) x2[v])``. The weights are either
-    given per sample (``weights`` of shape ``(..., weight_numel)``, e.g. from a radial MLP of the
-    edge length) or, if ``weights`` is None, a parameter ``"w"`` of shape ``(weight_numel,)``
-    initialised from a standard normal. ``weight_numel`` is
-    ``equitens.nn.tensor_product.channelwise_spec(...).weight_numel``.
+    ``out[u] = sum_paths sum_v w[path, u, v] c_path (x1[u] (x) x2[v])``. With
+    ``internal_weights=True`` the module owns a parameter ``"w"`` of shape ``(weight_numel,)``
+    initialised from a standard normal; with ``internal_weights=False`` the weights are given per
+    sample at call time (``weights`` of shape ``(..., weight_numel)``, e.g. from a radial MLP of
+    the edge length). ``weight_numel`` is
+    ``equitens.nn.tensor_product.channelwise_spec(...).weight_numel``. The nnx twin is
+    :class:`equitens.nn.nnx.TensorProduct`.
 
     Attributes:
         irreps_out: output irreps; each entry has the multiplicity of the ``x1`` entries feeding it.
-        irreps_in1: expected irreps of ``x1`` (None: taken from the input).
+        irreps_in1: keyword-only; expected irreps of ``x1`` (None: taken from the input).
         irreps_in2: expected irreps of ``x2`` (None: taken from the input).
+        internal_weights: own the weights (True) or take them at call time (False).
         path_normalization: ``"element"`` or ``"path"``.
         irrep_normalization: ``"component"``, ``"norm"`` or ``"none"``.
         method: tensor-product family (``"cg"``, ...).
-        param_dtype: dtype of the internal weights; None uses the inputs' dtype.
+        param_dtype: dtype of the internal weights.
 
     Examples:
         >>> import jax, e3nn_jax as e3nn
         >>> x = e3nn.normal("4x0e + 4x1o", jax.random.PRNGKey(0), (6,))
-        >>> sh = e3nn.spherical_harmonics("0e + 1o", jax.random.normal(jax.random.PRNGKey(1), (6, 3)), True)
-        >>> tp = TensorProduct("4x0e + 4x1o")
+        >>> sh = e3nn.spherical_harmonics(
+        ...     "0e + 1o", jax.random.normal(jax.random.PRNGKey(1), (6, 3)), True)
+        >>> tp = TensorProduct("4x0e + 4x1o", internal_weights=False)
         >>> w = jax.numpy.ones((6, 16))  # per-edge weights
-        >>> tp.apply(tp.init(jax.random.PRNGKey(2), x, sh, w), x, sh, w).irreps
+        >>> tp.apply({}, x, sh, w).irreps
         4x0e+4x1o
     """
 
-    irreps_out: Any
-    irreps_in1: Any = None
-    irreps_in2: Any = None
+    irreps_out: IntoIrreps
+    _: dataclasses.KW_ONLY
+    irreps_in1: IntoIrreps | None = None
+    irreps_in2: IntoIrreps | None = None
+    internal_weights: bool = True
     path_normalization: str = "element"
     irrep_normalization: str = "component"
     method: str = "cg"
-    param_dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    def __post_init__(self) -> None:
+        _store_irreps(self, "irreps_out", "irreps_in1", "irreps_in2")
+        super().__post_init__()
 
     @nn.compact
     def __call__(
-        self, x1: e3nn.IrrepsArray | jax.Array, x2: e3nn.IrrepsArray | jax.Array, weights: jax.Array | None = None
+        self,
+        x1: e3nn.IrrepsArray | jax.Array,
+        x2: e3nn.IrrepsArray | jax.Array,
+        weights: jax.Array | None = None,
     ) -> e3nn.IrrepsArray:
         """Apply the tensor product.
 
         Args:
             x1: first input, ``(..., irreps_in1.dim)``.
             x2: second input, ``(..., irreps_in2.dim)``; leading axes broadcast.
-            weights: per-sample weights ``(..., weight_numel)``, or None for internal weights.
+            weights: per-sample weights ``(..., weight_numel)``; required if and only if
+                ``internal_weights=False``.
 
         Returns:
             ``e3nn_jax.IrrepsArray`` of irreps ``irreps_out``.
@@ -168,32 +212,33 @@ class TensorProduct(nn.Module):
         spec = channelwise_spec(
             x1.irreps,
             x2.irreps,
-            e3nn.Irreps(self.irreps_out),
+            self.irreps_out,
             self.path_normalization,
             self.irrep_normalization,
             self.method,
         )
-        if weights is None:
-            dtype = self.param_dtype or _float_dtype(x1.dtype, x2.dtype)
-            weights = self.param("w", nn.initializers.normal(1.0), (spec.weight_numel,), dtype)
+        check_weights("TensorProduct", self.internal_weights, weights, spec.weight_numel)
+        if self.internal_weights:
+            weights = self.param("w", init_tensor_product_weights, spec, self.param_dtype)
         return apply_tensor_product(spec, x1, x2, weights)
 
 
 class FullyConnectedTensorProduct(nn.Module):
-    """Fully connected (``"uvw"``) tensor product with internal weights (e3nn's ``FullyConnectedTensorProduct``).
+    """Fully connected (``"uvw"``) tensor product with internal weights (e3nn's class of this name).
 
     ``out[w] = sum_paths sum_uv W[path, u, v, w] c_path (x1[u] (x) x2[v])``; parameter ``"w"`` of
     shape ``(weight_numel,)`` in the path order and layout of e3nn's legacy
-    ``FunctionalTensorProduct``, initialised from a standard normal.
+    ``FunctionalTensorProduct``, initialised from a standard normal. The nnx twin is
+    :class:`equitens.nn.nnx.FullyConnectedTensorProduct`.
 
     Attributes:
         irreps_out: output irreps; every entry must be reachable from the inputs.
-        irreps_in1: expected irreps of ``x1`` (None: taken from the input).
+        irreps_in1: keyword-only; expected irreps of ``x1`` (None: taken from the input).
         irreps_in2: expected irreps of ``x2`` (None: taken from the input).
         path_normalization: ``"element"`` or ``"path"``.
         irrep_normalization: ``"component"``, ``"norm"`` or ``"none"``.
         method: tensor-product family (``"cg"``, ...).
-        param_dtype: dtype of the weights; None uses the inputs' dtype.
+        param_dtype: dtype of the weights.
 
     Examples:
         >>> import jax, e3nn_jax as e3nn
@@ -205,16 +250,23 @@ class FullyConnectedTensorProduct(nn.Module):
         (5, 12)
     """
 
-    irreps_out: Any
-    irreps_in1: Any = None
-    irreps_in2: Any = None
+    irreps_out: IntoIrreps
+    _: dataclasses.KW_ONLY
+    irreps_in1: IntoIrreps | None = None
+    irreps_in2: IntoIrreps | None = None
     path_normalization: str = "element"
     irrep_normalization: str = "component"
     method: str = "cg"
-    param_dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    def __post_init__(self) -> None:
+        _store_irreps(self, "irreps_out", "irreps_in1", "irreps_in2")
+        super().__post_init__()
 
     @nn.compact
-    def __call__(self, x1: e3nn.IrrepsArray | jax.Array, x2: e3nn.IrrepsArray | jax.Array) -> e3nn.IrrepsArray:
+    def __call__(
+        self, x1: e3nn.IrrepsArray | jax.Array, x2: e3nn.IrrepsArray | jax.Array
+    ) -> e3nn.IrrepsArray:
         """Apply the tensor product.
 
         Args:
@@ -229,13 +281,12 @@ class FullyConnectedTensorProduct(nn.Module):
         spec = fully_connected_spec(
             x1.irreps,
             x2.irreps,
-            e3nn.Irreps(self.irreps_out),
+            self.irreps_out,
             self.path_normalization,
             self.irrep_normalization,
             self.method,
         )
-        dtype = self.param_dtype or _float_dtype(x1.dtype, x2.dtype)
-        weights = self.param("w", nn.initializers.normal(1.0), (spec.weight_numel,), dtype)
+        weights = self.param("w", init_tensor_product_weights, spec, self.param_dtype)
         return apply_tensor_product(spec, x1, x2, weights)
 
 
@@ -271,4 +322,11 @@ class Gate(nn.Module):
         Returns:
             The gated ``e3nn_jax.IrrepsArray``.
         """
-        return gate(x, self.even_act, self.odd_act, self.even_gate_act, self.odd_gate_act, self.normalize_act)
+        return gate(
+            x,
+            self.even_act,
+            self.odd_act,
+            self.even_gate_act,
+            self.odd_gate_act,
+            self.normalize_act,
+        )

@@ -1,8 +1,16 @@
-"""Flax **nnx** modules: the twins of :mod:`equitens.nn.linen`.
+"""Flax **nnx** modules: the twins of :mod:`equitens.nn.linen`, with the same API.
 
-nnx builds parameters eagerly, so the input irreps are constructor arguments. Parameter names and
-shapes are those of the linen modules (``w``, and ``b`` for biased layers), so
-``module.w.value = linen_params["params"]["w"]`` moves weights between the flavours.
+The arguments have the same names, meanings and defaults as the linen modules (see
+:mod:`equitens.nn.linen` for the conventions): the output irreps are the only positional argument,
+everything else is keyword-only, ``internal_weights`` says who owns a tensor product's weights and
+``param_dtype`` is float32 by default. The one difference is flax's: nnx builds parameters
+eagerly, so the input irreps (``irreps_in``, ``irreps_in1``, ``irreps_in2``) are required at
+construction, and ``rngs`` is the source of the initial weights.
+
+Spec building, weight initialisation and the apply functions are shared with linen
+(:mod:`equitens.nn.linear`, :mod:`equitens.nn.tensor_product`): parameter names and shapes are the
+same (``w``, and ``b`` for biased layers), so ``module.w.value = linen_params["params"]["w"]``
+moves weights between the flavours, and the initial weights have the same distribution.
 """
 
 from __future__ import annotations
@@ -16,39 +24,50 @@ import jax.numpy as jnp
 from flax import nnx
 
 from equitens.nn.gate import gate
-from equitens.nn.linear import LinearSpec, _check_species, linear
+from equitens.nn.linear import (
+    LinearSpec,
+    _check_species,
+    init_linear_biases,
+    init_linear_weights,
+    linear,
+)
 from equitens.nn.tensor_product import (
     apply_tensor_product,
     as_irreps_array,
     channelwise_spec,
+    check_weights,
     fully_connected_spec,
+    init_tensor_product_weights,
 )
+from equitens.so3.irreps import IntoIrreps
 
 __all__ = ["Linear", "TensorProduct", "FullyConnectedTensorProduct", "Gate"]
-
-
-def _normal(rngs: nnx.Rngs, shape: tuple[int, ...], std, dtype: Any) -> jax.Array:
-    return jax.random.normal(rngs.params(), shape, dtype) * jnp.asarray(std, dtype)
 
 
 class Linear(nnx.Module):
     """Irreps-wise linear layer (nnx), optionally with per-species weights.
 
-    Same computation, parameters and values as :class:`equitens.nn.linen.Linear`.
+    Same arguments, computation, parameters and values as :class:`equitens.nn.linen.Linear`,
+    with ``irreps_in`` required.
 
     Args:
-        irreps_in: input irreps (any chunking of them is accepted at call time).
         irreps_out: requested output irreps (unreachable irreps are dropped, as in e3nn).
+        irreps_in: keyword-only; input irreps (any chunking of them is accepted at call time).
         num_species: number of weight sets; then ``__call__`` needs ``species``.
         biases: learned bias on the ``0e`` outputs (initialised to zero).
         gradient_normalization: ``"path"`` (e3nn-jax's default) or ``"element"``.
         param_dtype: dtype of the parameters.
         rngs: random generators for the initialization.
 
+    Attributes:
+        spec: the :class:`~equitens.nn.linear.LinearSpec`.
+        irreps_in: the input irreps (:class:`equitens.Irreps`).
+        irreps_out: the output irreps (reachable part of the requested ones).
+
     Examples:
         >>> import jax, e3nn_jax as e3nn
         >>> from flax import nnx
-        >>> layer = Linear("8x0e + 4x1o", "16x0e + 2x1o", biases=True, rngs=nnx.Rngs(0))
+        >>> layer = Linear("16x0e + 2x1o", irreps_in="8x0e + 4x1o", biases=True, rngs=nnx.Rngs(0))
         >>> x = e3nn.normal("8x0e + 4x1o", jax.random.PRNGKey(0), (10,))
         >>> layer(x).irreps, layer.w.shape, layer.b.shape
         (16x0e+2x1o, (136,), (16,))
@@ -56,9 +75,9 @@ class Linear(nnx.Module):
 
     def __init__(
         self,
-        irreps_in: Any,
-        irreps_out: Any,
+        irreps_out: IntoIrreps,
         *,
+        irreps_in: IntoIrreps,
         num_species: int | None = None,
         biases: bool = False,
         gradient_normalization: str | float = "path",
@@ -71,11 +90,16 @@ class Linear(nnx.Module):
         self.irreps_in = self.spec.irreps_in
         self.irreps_out = self.spec.irreps_out
         self.num_species = num_species
-        lead = () if num_species is None else (num_species,)
-        self.w = nnx.Param(_normal(rngs, lead + (self.spec.weight_numel,), self.spec.init_std(), param_dtype))
-        self.b = nnx.Param(jnp.zeros(lead + (self.spec.bias_numel,), param_dtype)) if biases else None
+        self.w = nnx.Param(init_linear_weights(rngs.params(), self.spec, num_species, param_dtype))
+        self.b = (
+            nnx.Param(init_linear_biases(None, self.spec, num_species, param_dtype))
+            if biases
+            else None
+        )
 
-    def __call__(self, x: e3nn.IrrepsArray | jax.Array, species: jax.Array | None = None) -> e3nn.IrrepsArray:
+    def __call__(
+        self, x: e3nn.IrrepsArray | jax.Array, species: jax.Array | None = None
+    ) -> e3nn.IrrepsArray:
         """Apply the layer.
 
         Args:
@@ -93,10 +117,12 @@ class Linear(nnx.Module):
 class TensorProduct(nnx.Module):
     """Channelwise (``"uvu"``) tensor product (nnx); see :class:`equitens.nn.linen.TensorProduct`.
 
+    Same arguments as the linen module, with ``irreps_in1`` and ``irreps_in2`` required.
+
     Args:
-        irreps_in1: irreps of ``x1``.
-        irreps_in2: irreps of ``x2``.
         irreps_out: output irreps; each entry has the multiplicity of the ``x1`` entries feeding it.
+        irreps_in1: keyword-only; irreps of ``x1``.
+        irreps_in2: irreps of ``x2``.
         internal_weights: own a parameter ``w`` of shape ``(weight_numel,)``; if False, weights
             are passed per sample at call time.
         path_normalization: ``"element"`` or ``"path"``.
@@ -107,7 +133,8 @@ class TensorProduct(nnx.Module):
 
     Examples:
         >>> import jax, e3nn_jax as e3nn
-        >>> tp = TensorProduct("4x0e + 4x1o", "0e + 1o", "4x0e + 4x1o", internal_weights=False)
+        >>> tp = TensorProduct("4x0e + 4x1o", irreps_in1="4x0e + 4x1o", irreps_in2="0e + 1o",
+        ...     internal_weights=False)
         >>> tp.weight_numel
         16
         >>> x = e3nn.normal("4x0e + 4x1o", jax.random.PRNGKey(0), (6,))
@@ -118,10 +145,10 @@ class TensorProduct(nnx.Module):
 
     def __init__(
         self,
-        irreps_in1: Any,
-        irreps_in2: Any,
-        irreps_out: Any,
+        irreps_out: IntoIrreps,
         *,
+        irreps_in1: IntoIrreps,
+        irreps_in2: IntoIrreps,
         internal_weights: bool = True,
         path_normalization: str = "element",
         irrep_normalization: str = "component",
@@ -130,23 +157,28 @@ class TensorProduct(nnx.Module):
         rngs: nnx.Rngs | None = None,
     ) -> None:
         self.spec = channelwise_spec(
-            e3nn.Irreps(irreps_in1),
-            e3nn.Irreps(irreps_in2),
-            e3nn.Irreps(irreps_out),
-            path_normalization,
-            irrep_normalization,
-            method,
+            irreps_in1, irreps_in2, irreps_out, path_normalization, irrep_normalization, method
         )
+        self.irreps_in1 = self.spec.irreps_in1
+        self.irreps_in2 = self.spec.irreps_in2
+        self.irreps_out = self.spec.irreps_out
         self.weight_numel = self.spec.weight_numel
+        self.internal_weights = bool(internal_weights)
         if internal_weights:
             if rngs is None:
-                raise ValueError("TensorProduct: internal weights need rngs=nnx.Rngs(...)")
-            self.w = nnx.Param(_normal(rngs, (self.weight_numel,), 1.0, param_dtype))
+                raise ValueError(
+                    "TensorProduct: internal weights need rngs=nnx.Rngs(...); or build it with "
+                    "internal_weights=False to pass the weights at call time"
+                )
+            self.w = nnx.Param(init_tensor_product_weights(rngs.params(), self.spec, param_dtype))
         else:
             self.w = None
 
     def __call__(
-        self, x1: e3nn.IrrepsArray | jax.Array, x2: e3nn.IrrepsArray | jax.Array, weights: jax.Array | None = None
+        self,
+        x1: e3nn.IrrepsArray | jax.Array,
+        x2: e3nn.IrrepsArray | jax.Array,
+        weights: jax.Array | None = None,
     ) -> e3nn.IrrepsArray:
         """Apply the tensor product.
 
@@ -159,24 +191,24 @@ class TensorProduct(nnx.Module):
         Returns:
             ``e3nn_jax.IrrepsArray`` of irreps ``irreps_out``.
         """
-        if self.w is not None and weights is not None:
-            raise ValueError("TensorProduct: this module owns its weights; build it with internal_weights=False")
-        if self.w is None and weights is None:
-            raise ValueError(f"TensorProduct: pass per-sample weights of shape (..., {self.weight_numel})")
+        check_weights("TensorProduct", self.internal_weights, weights, self.weight_numel)
         x1 = as_irreps_array(x1, self.spec.irreps_in1, "x1")
         x2 = as_irreps_array(x2, self.spec.irreps_in2, "x2")
-        return apply_tensor_product(self.spec, x1, x2, self.w[...] if weights is None else weights)
+        return apply_tensor_product(
+            self.spec, x1, x2, self.w[...] if self.internal_weights else weights
+        )
 
 
 class FullyConnectedTensorProduct(nnx.Module):
     """Fully connected (``"uvw"``) tensor product with internal weights (nnx).
 
-    See :class:`equitens.nn.linen.FullyConnectedTensorProduct`.
+    See :class:`equitens.nn.linen.FullyConnectedTensorProduct`: same arguments, with
+    ``irreps_in1`` and ``irreps_in2`` required.
 
     Args:
-        irreps_in1: irreps of ``x1``.
-        irreps_in2: irreps of ``x2``.
         irreps_out: output irreps; every entry must be reachable from the inputs.
+        irreps_in1: keyword-only; irreps of ``x1``.
+        irreps_in2: irreps of ``x2``.
         path_normalization: ``"element"`` or ``"path"``.
         irrep_normalization: ``"component"``, ``"norm"`` or ``"none"``.
         method: tensor-product family (``"cg"``, ...).
@@ -186,7 +218,8 @@ class FullyConnectedTensorProduct(nnx.Module):
     Examples:
         >>> import jax, e3nn_jax as e3nn
         >>> from flax import nnx
-        >>> tp = FullyConnectedTensorProduct("2x0e + 2x1o", "0e + 1o", "3x0e + 3x1e", rngs=nnx.Rngs(0))
+        >>> tp = FullyConnectedTensorProduct(
+        ...     "3x0e + 3x1e", irreps_in1="2x0e + 2x1o", irreps_in2="0e + 1o", rngs=nnx.Rngs(0))
         >>> x = e3nn.normal("2x0e + 2x1o", jax.random.PRNGKey(0), (5,))
         >>> y = e3nn.normal("0e + 1o", jax.random.PRNGKey(1), (5,))
         >>> tp(x, y).shape
@@ -195,10 +228,10 @@ class FullyConnectedTensorProduct(nnx.Module):
 
     def __init__(
         self,
-        irreps_in1: Any,
-        irreps_in2: Any,
-        irreps_out: Any,
+        irreps_out: IntoIrreps,
         *,
+        irreps_in1: IntoIrreps,
+        irreps_in2: IntoIrreps,
         path_normalization: str = "element",
         irrep_normalization: str = "component",
         method: str = "cg",
@@ -206,17 +239,17 @@ class FullyConnectedTensorProduct(nnx.Module):
         rngs: nnx.Rngs,
     ) -> None:
         self.spec = fully_connected_spec(
-            e3nn.Irreps(irreps_in1),
-            e3nn.Irreps(irreps_in2),
-            e3nn.Irreps(irreps_out),
-            path_normalization,
-            irrep_normalization,
-            method,
+            irreps_in1, irreps_in2, irreps_out, path_normalization, irrep_normalization, method
         )
+        self.irreps_in1 = self.spec.irreps_in1
+        self.irreps_in2 = self.spec.irreps_in2
+        self.irreps_out = self.spec.irreps_out
         self.weight_numel = self.spec.weight_numel
-        self.w = nnx.Param(_normal(rngs, (self.weight_numel,), 1.0, param_dtype))
+        self.w = nnx.Param(init_tensor_product_weights(rngs.params(), self.spec, param_dtype))
 
-    def __call__(self, x1: e3nn.IrrepsArray | jax.Array, x2: e3nn.IrrepsArray | jax.Array) -> e3nn.IrrepsArray:
+    def __call__(
+        self, x1: e3nn.IrrepsArray | jax.Array, x2: e3nn.IrrepsArray | jax.Array
+    ) -> e3nn.IrrepsArray:
         """Apply the tensor product.
 
         Args:
@@ -271,4 +304,11 @@ class Gate(nnx.Module):
         Returns:
             The gated ``e3nn_jax.IrrepsArray``.
         """
-        return gate(x, self.even_act, self.odd_act, self.even_gate_act, self.odd_gate_act, self.normalize_act)
+        return gate(
+            x,
+            self.even_act,
+            self.odd_act,
+            self.even_gate_act,
+            self.odd_gate_act,
+            self.normalize_act,
+        )

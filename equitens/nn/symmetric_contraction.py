@@ -53,18 +53,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from equitens.so3.irreps import Irrep, Irreps
+from equitens.so3.irreps import IntoIrreps, Irrep, Irreps
+from equitens.so3.layout import split_blocks, split_sizes
+from equitens.tp.pairs import pair_plan
 from equitens.tp.registry import tensor_product_kernel
 from equitens.tp.spec import TensorProductSpec
 
-__all__ = ["ALGORITHMS", "SymmetricContraction", "SymmetricContractionSpec", "symmetric_contraction"]
+__all__ = [
+    "ALGORITHMS",
+    "SymmetricContraction",
+    "SymmetricContractionSpec",
+    "symmetric_contraction",
+]
 
 ALGORITHMS = ("dense", "blocked", "kernel")
 """The algorithms of :func:`symmetric_contraction` (see the module docstring)."""
-
-
-def _products(ir1: Irrep, ir2: Irrep) -> list[Irrep]:
-    return [Irrep(l, ir1.p * ir2.p) for l in range(abs(ir1.l - ir2.l), ir1.l + ir2.l + 1)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +91,8 @@ class SymmetricContractionSpec:
     blocks: tuple[tuple[tuple[int, int], ...], ...]
 
     def dense_matrices(self) -> tuple[np.ndarray, ...]:
-        """One float64 matrix per product: ``M[i * dim_A + j, k]``, components of ``T_{ν-1}``, ``A``, ``T_ν``.
+        """One float64 matrix ``M[i * dim_A + j, k]`` per product, on the components of ``T_{ν-1}``,
+        ``A`` and ``T_ν``.
 
         ``T_ν[..., k] = sum_{i, j} T_{ν-1}[..., i] A[..., j] M[i * dim_A + j, k]`` for a single
         channel (the ``(2l+1)`` components of the blocks concatenated in order).
@@ -101,7 +105,9 @@ class SymmetricContractionSpec:
         return tuple(_dense_matrix(product) for product in self.products)
 
     @classmethod
-    def create(cls, irreps_in, irreps_out, correlation: int, *, method: str = "cg") -> SymmetricContractionSpec:
+    def create(
+        cls, irreps_in: IntoIrreps, irreps_out: IntoIrreps, correlation: int, *, method: str = "cg"
+    ) -> SymmetricContractionSpec:
         """Build the spec.
 
         Args:
@@ -120,7 +126,9 @@ class SymmetricContractionSpec:
         """
         irreps_in, irreps_out = Irreps(irreps_in), Irreps(irreps_out)
         if not isinstance(correlation, int) or correlation < 1:
-            raise ValueError(f"correlation must be an int >= 1 (MACE uses 1..3), got {correlation!r}")
+            raise ValueError(
+                f"correlation must be an int >= 1 (MACE uses 1..3), got {correlation!r}"
+            )
         muls = {mul for mul, _ in irreps_in} | {mul for mul, _ in irreps_out}
         if len(muls) != 1 or 0 in muls:
             raise ValueError(
@@ -132,16 +140,24 @@ class SymmetricContractionSpec:
         a_irreps = [ir for _, ir in irreps_in]
         targets = {ir for _, ir in irreps_out}
         if len(targets) != len(irreps_out):
-            raise ValueError(f"irreps_out must not repeat an irrep, got {irreps_out}; use {irreps_out.simplify()}")
+            raise ValueError(
+                f"irreps_out must not repeat an irrep, got {irreps_out}; "
+                f"use {irreps_out.simplify()}"
+            )
 
         # keep[nu]: the irreps worth computing at degree nu (they are outputs or lead to one).
         keep = {correlation: set(targets)}
         for nu in range(correlation - 1, 0, -1):
             keep[nu] = set(targets) | {
                 Irrep(l, p)
-                for l in range(0, max(ir.l for ir in targets) + (correlation - nu) * max(a.l for a in a_irreps) + 1)
+                for l in range(
+                    0,
+                    max(ir.l for ir in targets)
+                    + (correlation - nu) * max(a.l for a in a_irreps)
+                    + 1,
+                )
                 for p in (1, -1)
-                if any(ir3 in keep[nu + 1] for a in a_irreps for ir3 in _products(Irrep(l, p), a))
+                if any(ir3 in keep[nu + 1] for a in a_irreps for ir3 in Irrep(l, p) * a)
             }
 
         degree_irreps = [list(a_irreps)]  # irreps of the blocks of T_1, T_2, ...
@@ -153,7 +169,7 @@ class SymmetricContractionSpec:
                 for j, ir2 in enumerate(a_irreps):
                     if nu == 2 and j < i:  # A (x) A: the ordered pairs i <= j suffice
                         continue
-                    for ir3 in _products(ir1, ir2):
+                    for ir3 in ir1 * ir2:
                         if ir3 in keep[nu]:
                             triples.append((i, j, len(out)))
                             out.append(ir3)
@@ -174,7 +190,10 @@ class SymmetricContractionSpec:
         blocks = []
         for mul, ir in irreps_out:
             feeding = tuple(
-                (nu + 1, k) for nu, irs in enumerate(degree_irreps) for k, ir_k in enumerate(irs) if ir_k == ir
+                (nu + 1, k)
+                for nu, irs in enumerate(degree_irreps)
+                for k, ir_k in enumerate(irs)
+                if ir_k == ir
             )
             if not feeding:
                 raise ValueError(
@@ -201,13 +220,18 @@ class SymmetricContractionSpec:
             >>> SymmetricContractionSpec.create("2x0e", "2x0e", 2).weight_init_std().tolist()
             [0.7071067811865476, 0.7071067811865476, 0.7071067811865476, 0.7071067811865476]
         """
-        return np.concatenate([np.full(len(b) * self.num_channels, len(b) ** -0.5) for b in self.blocks])
+        return np.concatenate(
+            [np.full(len(b) * self.num_channels, len(b) ** -0.5) for b in self.blocks]
+        )
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{ir}: {len(b)}" for (_, ir), b in zip(self.irreps_out, self.blocks))
+        counts = ", ".join(
+            f"{ir}: {len(b)}" for (_, ir), b in zip(self.irreps_out, self.blocks, strict=True)
+        )
         return (
             f"SymmetricContractionSpec({self.irreps_in} -> {self.irreps_out}, correlation="
-            f"{self.correlation}, polynomials per output {{{counts}}}, {self.weight_numel} weights/species)"
+            f"{self.correlation}, polynomials per output {{{counts}}}, "
+            f"{self.weight_numel} weights/species)"
         )
 
 
@@ -230,48 +254,17 @@ def _dense_matrix(product: TensorProductSpec) -> np.ndarray:
     for path in product.paths:
         l1, l2, l3 = irreps1[path.i_in1].ir.l, irreps2[path.i_in2].ir.l, irreps3[path.i_out].ir.l
         a, b, c = o1[path.i_in1], o2[path.i_in2], o3[path.i_out]
-        m[a : a + 2 * l1 + 1, b : b + 2 * l2 + 1, c : c + 2 * l3 + 1] += path.coefficient * clebsch_gordan(l1, l2, l3)
+        m[a : a + 2 * l1 + 1, b : b + 2 * l2 + 1, c : c + 2 * l3 + 1] += (
+            path.coefficient * clebsch_gordan(l1, l2, l3)
+        )
     m = m.reshape(d1 * d2, d3)
     m.setflags(write=False)
     return m
 
 
-@functools.cache
-def _pair_plan(product: TensorProductSpec) -> tuple:
-    """Per input pair ``(i, j)``: its constant ``(d_i * d_j, sum d_out)`` matrix and output blocks."""
-    from equitens.so3.clebsch_gordan import clebsch_gordan
-
-    groups: dict[tuple[int, int], list] = {}
-    for path in product.paths:
-        groups.setdefault((path.i_in1, path.i_in2), []).append(path)
-    plan = []
-    for (i, j), paths in groups.items():
-        l1, l2 = product.irreps_in1[i].ir.l, product.irreps_in2[j].ir.l
-        outs = [path.i_out for path in paths]
-        dims = [product.irreps_out[k].ir.dim for k in outs]
-        m = np.zeros((2 * l1 + 1, 2 * l2 + 1, sum(dims)))
-        start = 0
-        for path, d in zip(paths, dims):
-            m[:, :, start : start + d] = path.coefficient * clebsch_gordan(l1, l2, (d - 1) // 2)
-            start += d
-        m = m.reshape(-1, sum(dims))
-        m.setflags(write=False)
-        plan.append((i, j, tuple(outs), tuple(dims), m))
-    return tuple(plan)
-
-
 def _to_channels(x: jax.Array, irreps: Irreps) -> jax.Array:
     """mul_ir ``(N, dim)`` with equal multiplicities -> ``(N, C, components)``."""
-    return jnp.concatenate([b for b in _split_blocks(x, irreps)], axis=-1)
-
-
-def _split_blocks(x: jax.Array, irreps: Irreps) -> list[jax.Array]:
-    """``(N, dim)`` in mul_ir layout -> one ``(N, mul, 2l+1)`` array per entry."""
-    out, start = [], 0
-    for mul, ir in irreps:
-        out.append(x[:, start : start + mul * ir.dim].reshape(x.shape[0], mul, ir.dim))
-        start += mul * ir.dim
-    return out
+    return jnp.concatenate([b for b in split_blocks(x, irreps)], axis=-1)
 
 
 def symmetric_contraction(
@@ -314,49 +307,49 @@ def symmetric_contraction(
             f"got {tuple(weights.shape)}"
         )
     if algorithm not in ALGORITHMS:
-        raise ValueError(f"symmetric_contraction: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+        raise ValueError(
+            f"symmetric_contraction: algorithm must be one of {ALGORITHMS}, got {algorithm!r}"
+        )
     n, channels = x.shape[0], spec.num_channels
-    degrees = [_split_blocks(x, spec.irreps_in)]
+    degrees = [split_blocks(x, spec.irreps_in)]
     if algorithm == "kernel":
         t = x
         for product in spec.products:
             t = tensor_product_kernel(product)(t, x)
-            degrees.append(_split_blocks(t, product.irreps_out))
+            degrees.append(split_blocks(t, product.irreps_out))
     elif algorithm == "blocked":
         a_blocks = degrees[0]
         previous = a_blocks
         for product in spec.products:
             blocks: list = [None] * len(product.irreps_out)
-            for i, j, outs, dims, matrix in _pair_plan(product):
-                x1, x2 = previous[i], a_blocks[j]
+            for pair in pair_plan(product):
+                x1, x2 = previous[pair.i_in1], a_blocks[pair.i_in2]
                 outer = (x1[..., :, None] * x2[..., None, :]).reshape(n * channels, -1)
-                y = jnp.matmul(outer, jnp.asarray(matrix, x.dtype), precision=jax.lax.Precision.HIGHEST)
+                y = jnp.matmul(
+                    outer, jnp.asarray(pair.matrix, x.dtype), precision=jax.lax.Precision.HIGHEST
+                )
                 y = y.reshape(n, channels, -1)
-                start = 0
-                for k, d in zip(outs, dims):
-                    blocks[k] = y[..., start : start + d]
-                    start += d
+                for k, block in zip(pair.outputs, split_sizes(y, list(pair.widths)), strict=True):
+                    blocks[k] = block
             degrees.append(blocks)
             previous = blocks
     else:
         a = _to_channels(x, spec.irreps_in)  # (N, C, dim_A)
         t = a
-        for product, matrix in zip(spec.products, spec.dense_matrices()):
+        for product, matrix in zip(spec.products, spec.dense_matrices(), strict=True):
             outer = (t[..., :, None] * a[..., None, :]).reshape(n * channels, -1)
             t = jnp.matmul(outer, jnp.asarray(matrix, x.dtype), precision=jax.lax.Precision.HIGHEST)
             t = t.reshape(n, channels, -1)
-            blocks, start = [], 0
-            for _, ir in product.irreps_out:
-                blocks.append(t[..., start : start + ir.dim])
-                start += ir.dim
-            degrees.append(blocks)
+            degrees.append(split_sizes(t, [ir.dim for _, ir in product.irreps_out]))
 
     onehot = jax.nn.one_hot(species, weights.shape[0], dtype=x.dtype)
     w = onehot @ weights.astype(x.dtype)  # (N, weight_numel)
     start, out = 0, []
     for feeding in spec.blocks:
         stacked = jnp.stack([degrees[nu - 1][k] for nu, k in feeding], axis=1)  # (N, K, C, d)
-        w_out = w[:, start : start + len(feeding) * channels].reshape(x.shape[0], len(feeding), channels)
+        w_out = w[:, start : start + len(feeding) * channels].reshape(
+            x.shape[0], len(feeding), channels
+        )
         start += len(feeding) * channels
         out.append(jnp.einsum("nkcd,nkc->ncd", stacked, w_out).reshape(x.shape[0], -1))
     return jnp.concatenate(out, axis=-1)
@@ -365,9 +358,12 @@ def symmetric_contraction(
 class SymmetricContraction(nn.Module):
     """Flax linen module of :func:`symmetric_contraction` with per-species weights ``"w"``.
 
+    As the other layers of :mod:`equitens.nn`, the output irreps are the only positional argument
+    and the others are keyword-only (the input is a plain array, so ``irreps_in`` is required).
+
     Attributes:
-        irreps_in: irreps of the atomic basis.
         irreps_out: output irreps (same multiplicity).
+        irreps_in: keyword-only; irreps of the atomic basis.
         correlation: highest polynomial degree.
         num_species: number of weight sets.
         method: tensor-product family of the products (``"cg"``), used by ``algorithm="kernel"``.
@@ -376,25 +372,32 @@ class SymmetricContraction(nn.Module):
 
     Examples:
         >>> import jax, jax.numpy as jnp
-        >>> layer = SymmetricContraction("4x0e + 4x1o + 4x2e", "4x0e + 4x1o", 3, num_species=2)
+        >>> layer = SymmetricContraction(
+        ...     "4x0e + 4x1o", irreps_in="4x0e + 4x1o + 4x2e", correlation=3, num_species=2)
         >>> x, z = jnp.ones((5, 36)), jnp.array([0, 1, 1, 0, 1])
         >>> params = layer.init(jax.random.PRNGKey(0), x, z)
         >>> layer.apply(params, x, z).shape
         (5, 16)
     """
 
-    irreps_in: Any
-    irreps_out: Any
+    irreps_out: IntoIrreps
+    _: dataclasses.KW_ONLY
+    irreps_in: IntoIrreps
     correlation: int
     num_species: int
     method: str = "cg"
     algorithm: str = "blocked"
     param_dtype: Any = jnp.float32
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "irreps_in", Irreps(self.irreps_in))
+        object.__setattr__(self, "irreps_out", Irreps(self.irreps_out))
+        super().__post_init__()
+
     @nn.compact
     def __call__(self, x: jax.Array, species: jax.Array) -> jax.Array:
         """Apply to ``x`` ``(N, irreps_in.dim)`` with species ``(N,)``."""
-        spec = _spec(Irreps(self.irreps_in), Irreps(self.irreps_out), self.correlation, self.method)
+        spec = _spec(self.irreps_in, self.irreps_out, self.correlation, self.method)
         std = spec.weight_init_std()
 
         def init(key, shape, dtype):
@@ -405,5 +408,7 @@ class SymmetricContraction(nn.Module):
 
 
 @functools.cache
-def _spec(irreps_in: Irreps, irreps_out: Irreps, correlation: int, method: str) -> SymmetricContractionSpec:
+def _spec(
+    irreps_in: Irreps, irreps_out: Irreps, correlation: int, method: str
+) -> SymmetricContractionSpec:
     return SymmetricContractionSpec.create(irreps_in, irreps_out, correlation, method=method)

@@ -111,7 +111,7 @@ def _cg_exact_doubled(
 def _su2_clebsch_gordan_exact(
     j1: object, m1: object, j2: object, m2: object, j3: object, m3: object
 ) -> tuple[int, Fraction]:
-    """Exact ``<j1 m1 j2 m2 | j3 m3>`` as ``(sign, square)``: the value is ``sign * sqrt(square)``."""
+    """Exact ``<j1 m1 j2 m2 | j3 m3>`` as ``(sign, square)``, the value ``sign * sqrt(square)``."""
     tj = [_doubled(j, n) for j, n in ((j1, "j1"), (j2, "j2"), (j3, "j3"))]
     tm = [_doubled(m, n) for m, n in ((m1, "m1"), (m2, "m2"), (m3, "m3"))]
     for i in range(3):
@@ -228,7 +228,9 @@ def _real_cg_exact(l1: int, l2: int, l3: int) -> tuple[tuple[int, int, int, int,
             den_real = den * (2 * l3 + 1) << ((m1 != 0) + (m2 != 0) + (m3 != 0))
             for index, (re, im) in local.items():
                 if im != 0 or index in out:  # pragma: no cover - invariants of the real basis
-                    raise RuntimeError(f"inexact real Clebsch-Gordan entry {index} of {(l1, l2, l3)}")
+                    raise RuntimeError(
+                        f"inexact real Clebsch-Gordan entry {index} of {(l1, l2, l3)}"
+                    )
                 if re != 0:
                     out[index] = (re, num, den_real)
     return tuple((*index, *value) for index, value in sorted(out.items()))
@@ -279,7 +281,7 @@ def clebsch_gordan(l1: int, l2: int, l3: int) -> np.ndarray:
 
 
 class CGEntries(NamedTuple):
-    """The nonzero entries of a real Clebsch-Gordan tensor, in lexicographic order of ``(i1, i2, i3)``.
+    """Nonzero entries of a real Clebsch-Gordan tensor, in lexicographic order of ``(i1, i2, i3)``.
 
     Indices are positions along the axes, ``i = m + l``. All arrays are read-only.
     """
@@ -322,8 +324,8 @@ def clebsch_gordan_nonzero(l1: int, l2: int, l3: int) -> CGEntries:
         l3: degree of the output.
 
     Returns:
-        A :class:`CGEntries` ``(i1, i2, i3, value)`` of read-only arrays, sorted by ``(i1, i2, i3)``;
-        empty when the triangle condition fails.
+        A :class:`CGEntries` ``(i1, i2, i3, value)`` of read-only arrays, sorted by
+        ``(i1, i2, i3)``; empty when the triangle condition fails.
 
     Raises:
         ValueError: if a degree is not a non-negative int.

@@ -46,8 +46,11 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x)
 
 
-SINGULAR_DIRECTION: np.ndarray = _unit(np.array([-np.sqrt(2.0), -(np.sqrt(5.0) - 1) / 2, np.sqrt(3.0)]))
-"""The one direction where :func:`edge_frame` is singular: ``(-sqrt 2, -(sqrt 5 - 1)/2, sqrt 3)`` normalised.
+SINGULAR_DIRECTION: np.ndarray = _unit(
+    np.array([-np.sqrt(2.0), -(np.sqrt(5.0) - 1) / 2, np.sqrt(3.0)])
+)
+"""The one direction where :func:`edge_frame` is singular: ``(-sqrt 2, -(sqrt 5 - 1)/2, sqrt 3)``,
+normalised.
 
 Its components have irrational ratios, so no lattice vector or symmetric geometry lies along it;
 it is 74.5 degrees from -y and at least 16 degrees from every ``<1 0 0>``, ``<1 1 0>`` and
@@ -118,11 +121,11 @@ def edge_frame(
 ) -> jax.Array:
     """Rotation matrices ``R`` with ``R @ (v / |v|) = +y``, smooth in ``v``.
 
-    ``R = R_y(gamma) @ R0(v)`` where ``R0`` is the fixed frame described in the module docstring
-    and ``gamma`` an optional roll about +y applied after it (draw it from an explicit key, e.g.
+    ``R = R_y(gamma) @ R0(v)`` where ``R0`` is the fixed frame described in the module docstring and
+    ``gamma`` an optional roll about +y applied after it (draw it from an explicit key, e.g.
     ``jax.random.uniform(key, shape, maxval=2 * jnp.pi)``, or leave it at 0). Results of
-    SO(2)-reduced convolutions, ``D(R)^T f(D(R) x)`` with ``f`` commuting with rolls about +y, do not
-    depend on ``gamma``; only roll-sensitive operations in the edge frame (e.g. point-wise
+    SO(2)-reduced convolutions, ``D(R)^T f(D(R) x)`` with ``f`` commuting with rolls about +y, do
+    not depend on ``gamma``; only roll-sensitive operations in the edge frame (e.g. point-wise
     activations on a longitude grid) see it.
 
     Properties (``continuous=True``, the default):
@@ -165,14 +168,18 @@ def edge_frame(
         >>> import jax.numpy as jnp
         >>> v = jnp.array([[0.3, -1.2, 0.5], [0.0, 2.0, 0.0], [0.0, -1.0, 0.0]])
         >>> R = edge_frame(v)
-        >>> (jnp.einsum("eij,ej->ei", R, v) / jnp.linalg.norm(v, axis=-1, keepdims=True)).round(12).tolist()
+        >>> Rv = jnp.einsum("eij,ej->ei", R, v)
+        >>> (Rv / jnp.linalg.norm(v, axis=-1, keepdims=True)).round(12).tolist()
         [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
     """
-    dtype = jnp.result_type(vectors, float) if gamma is None else jnp.result_type(vectors, gamma, float)
+    dtype = (
+        jnp.result_type(vectors, float) if gamma is None else jnp.result_type(vectors, gamma, float)
+    )
     vectors = jnp.asarray(vectors, dtype=dtype)
     if vectors.ndim == 0 or vectors.shape[-1] != 3:
         raise ValueError(
-            f"vectors must have shape (..., 3) (edge vectors x, y, z), got shape {tuple(vectors.shape)}"
+            "vectors must have shape (..., 3) (edge vectors x, y, z), "
+            f"got shape {tuple(vectors.shape)}"
         )
     gamma = None if gamma is None else jnp.asarray(gamma, dtype=dtype)
     return _edge_frame(vectors, gamma, bool(continuous))
@@ -197,15 +204,15 @@ def edge_frame_wigner(
     continuous: bool = True,
     dense: bool = False,
 ) -> list[jax.Array] | jax.Array:
-    """Wigner matrices ``D^l(R)`` of the edge frame ``R = edge_frame(vectors, gamma)``, ``l = 0..lmax``.
+    """Wigner matrices ``D^l(R)``, ``l = 0..lmax``, of the frame ``R = edge_frame(vectors, gamma)``.
 
     Layout: ``x_edge[l] = D[l] @ x[l]`` rotates the components ``x[l]`` (``m = -l..l``) of degree
     ``l`` into the edge frame, where the edge is along +y and ``m`` is the order about the edge;
     ``D[l].T`` (``jnp.swapaxes(D[l], -1, -2)``) rotates back. With ``dense=True`` the blocks are
     assembled into one block-diagonal matrix acting on the l-major flattened vector of size
-    ``(lmax+1)^2`` (``l = 0`` first, then ``m = -l..l`` within each ``l``); its transpose rotates back.
-    Row ``m = 0`` of ``D[l]`` is ``Y^l(v) / sqrt(2l+1)`` (component-normalised spherical harmonics)
-    for every roll. Derivatives with respect to ``vectors`` are finite wherever those of
+    ``(lmax+1)^2`` (``l = 0`` first, then ``m = -l..l`` within each ``l``); its transpose rotates
+    back. Row ``m = 0`` of ``D[l]`` is ``Y^l(v) / sqrt(2l+1)`` (component-normalised spherical
+    harmonics) for every roll. Derivatives with respect to ``vectors`` are finite wherever those of
     :func:`edge_frame` are; never ``stop_gradient`` them in a conservative model.
 
     Args:

@@ -33,7 +33,8 @@ def real_to_complex(l: int) -> np.ndarray:
         l: the degree.
 
     Returns:
-        Unitary complex128 array of shape ``(2l+1, 2l+1)``; rows are complex ``m``, columns real ``m``.
+        Unitary complex128 array of shape ``(2l+1, 2l+1)``; rows are complex ``m``, columns real
+        ``m``.
 
     Examples:
         >>> import numpy as np
@@ -100,7 +101,8 @@ def so3_generators(l: int) -> np.ndarray:
         >>> import numpy as np
         >>> from scipy.linalg import expm
         >>> G = so3_generators(1)
-        >>> bool(np.allclose(expm(0.3 * G[2]), [[np.cos(0.3), -np.sin(0.3), 0], [np.sin(0.3), np.cos(0.3), 0], [0, 0, 1]]))
+        >>> c, s = np.cos(0.3), np.sin(0.3)
+        >>> bool(np.allclose(expm(0.3 * G[2]), [[c, -s, 0], [s, c, 0], [0, 0, 1]]))
         True
     """
     q = real_to_complex(l)

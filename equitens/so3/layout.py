@@ -38,6 +38,46 @@ def _checked(array: Any, irreps: Any, caller: str) -> tuple[jax.Array, Irreps]:
     return array, irreps
 
 
+# -- cutting arrays into pieces: helpers shared by the kernels (tp, conv, nn), not re-exported
+
+
+def split_sizes(x: jax.Array, sizes: list[int], axis: int = -1) -> list[jax.Array]:
+    """Cut one axis into consecutive pieces of the given sizes (``jax.lax.split``).
+
+    Unlike slicing, whose transpose pads every piece to the full size and adds them (quadratic in
+    the number of pieces), the transpose of a split is one concatenation: backward passes stay
+    cheap.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> [p.tolist() for p in split_sizes(jnp.arange(5), [2, 3])]
+        [[0, 1], [2, 3, 4]]
+    """
+    if len(sizes) == 1:
+        return [x]
+    return list(jax.lax.split(x, sizes, axis=axis))
+
+
+def concat(parts: list[jax.Array], axis: int = -1) -> jax.Array:
+    """The inverse of :func:`split_sizes` (no copy for a single piece)."""
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis)
+
+
+def split_blocks(x: jax.Array, irreps: Irreps) -> list[jax.Array]:
+    """``(..., irreps.dim)`` in the mul_ir layout -> one ``(..., mul, 2l+1)`` array per entry.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> [b.shape for b in split_blocks(jnp.zeros((5, 7)), Irreps("0e + 2x1o"))]
+        [(5, 1, 1), (5, 2, 3)]
+    """
+    parts = split_sizes(x, [mul * ir.dim for mul, ir in irreps])
+    return [
+        part.reshape(part.shape[:-1] + (mul, ir.dim))
+        for part, (mul, ir) in zip(parts, irreps, strict=True)
+    ]
+
+
 def _is_identity(irreps: Irreps) -> bool:
     return all(mul <= 1 or ir.l == 0 for mul, ir in irreps)
 
@@ -46,7 +86,7 @@ def _is_identity(irreps: Irreps) -> bool:
 def _gather_indices(irreps: Irreps, to_ir_mul: bool) -> np.ndarray:
     """Indices ``idx`` with ``output = input[..., idx]`` for the conversion (read-only)."""
     blocks = []
-    for (mul, ir), block in zip(irreps, irreps.slices()):
+    for (mul, ir), block in zip(irreps, irreps.slices(), strict=True):
         source = np.arange(block.start, block.stop)
         shape = (mul, ir.dim) if to_ir_mul else (ir.dim, mul)
         blocks.append(source.reshape(shape).T.reshape(-1))
@@ -59,9 +99,9 @@ def _gather_indices(irreps: Irreps, to_ir_mul: bool) -> np.ndarray:
 def _transpose_blocks(array: jax.Array, irreps: Irreps, to_ir_mul: bool) -> jax.Array:
     """The conversion as split, per-block transposes and concatenate (its transpose is the same)."""
     lead = array.shape[:-1]
-    splits = np.cumsum([mul_ir.dim for mul_ir in irreps])[:-1]
+    sizes = [mul_ir.dim for mul_ir in irreps]
     chunks = []
-    for (mul, ir), chunk in zip(irreps, jnp.split(array, splits, axis=-1)):
+    for (mul, ir), chunk in zip(irreps, split_sizes(array, sizes), strict=True):
         if mul > 1 and ir.l > 0:
             shape = (mul, ir.dim) if to_ir_mul else (ir.dim, mul)
             chunk = jnp.swapaxes(chunk.reshape(lead + shape), -1, -2)

@@ -58,6 +58,12 @@ def _stack_matrix(rows: Sequence[Sequence[jax.Array]]) -> jax.Array:
     return jnp.stack([jnp.stack(list(row), axis=-1) for row in rows], axis=-2)
 
 
+def _cos_sin_one_zero(angle: jax.typing.ArrayLike) -> tuple[jax.Array, ...]:
+    """The entries of a rotation matrix about a coordinate axis: ``cos``, ``sin``, 1 and 0."""
+    (angle,) = _as_float(angle)
+    return jnp.cos(angle), jnp.sin(angle), jnp.ones_like(angle), jnp.zeros_like(angle)
+
+
 def matrix_x(angle: jax.typing.ArrayLike) -> jax.Array:
     """Rotation matrix about the x axis.
 
@@ -72,9 +78,7 @@ def matrix_x(angle: jax.typing.ArrayLike) -> jax.Array:
         >>> (matrix_x(jnp.pi / 2) @ jnp.array([0.0, 1.0, 0.0])).round(6).tolist()
         [0.0, 0.0, 1.0]
     """
-    (angle,) = _as_float(angle)
-    c, s = jnp.cos(angle), jnp.sin(angle)
-    o, z = jnp.ones_like(angle), jnp.zeros_like(angle)
+    c, s, o, z = _cos_sin_one_zero(angle)
     return _stack_matrix([[o, z, z], [z, c, -s], [z, s, c]])
 
 
@@ -92,9 +96,7 @@ def matrix_y(angle: jax.typing.ArrayLike) -> jax.Array:
         >>> (matrix_y(jnp.pi / 2) @ jnp.array([0.0, 0.0, 1.0])).round(6).tolist()
         [1.0, 0.0, 0.0]
     """
-    (angle,) = _as_float(angle)
-    c, s = jnp.cos(angle), jnp.sin(angle)
-    o, z = jnp.ones_like(angle), jnp.zeros_like(angle)
+    c, s, o, z = _cos_sin_one_zero(angle)
     return _stack_matrix([[c, z, s], [z, o, z], [-s, z, c]])
 
 
@@ -112,9 +114,7 @@ def matrix_z(angle: jax.typing.ArrayLike) -> jax.Array:
         >>> (matrix_z(jnp.pi / 2) @ jnp.array([1.0, 0.0, 0.0])).round(6).tolist()
         [0.0, 1.0, 0.0]
     """
-    (angle,) = _as_float(angle)
-    c, s = jnp.cos(angle), jnp.sin(angle)
-    o, z = jnp.ones_like(angle), jnp.zeros_like(angle)
+    c, s, o, z = _cos_sin_one_zero(angle)
     return _stack_matrix([[c, -s, z], [s, c, z], [z, z, o]])
 
 
@@ -142,7 +142,7 @@ def angles_to_matrix(
 
 
 def matrix_to_angles(R: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Euler angles ``(alpha, beta, gamma)`` of a rotation matrix, inverse of :func:`angles_to_matrix`.
+    """Euler angles ``(alpha, beta, gamma)`` of a rotation matrix; inverts :func:`angles_to_matrix`.
 
     ``alpha`` and ``beta`` are the angles of the direction ``R @ e_y`` (see :func:`xyz_to_angles`);
     ``gamma`` is read from ``R_x(beta)^T R_y(alpha)^T R = R_y(gamma)``, which stays accurate when
@@ -171,7 +171,9 @@ def matrix_to_angles(R: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array, jax
     alpha, beta = xyz_to_angles(R[..., :, 1])
     ca, sa = jnp.cos(alpha), jnp.sin(alpha)
     # First row of R_y(alpha, beta, 0)^T R equals (cos g, 0, sin g); it is (ca, 0, -sa) @ R.
-    gamma = jnp.arctan2(ca * R[..., 0, 2] - sa * R[..., 2, 2], ca * R[..., 0, 0] - sa * R[..., 2, 0])
+    gamma = jnp.arctan2(
+        ca * R[..., 0, 2] - sa * R[..., 2, 2], ca * R[..., 0, 0] - sa * R[..., 2, 0]
+    )
     return alpha, beta, gamma
 
 
@@ -195,7 +197,7 @@ def angles_to_xyz(alpha: jax.typing.ArrayLike, beta: jax.typing.ArrayLike) -> ja
 
 
 def xyz_to_angles(xyz: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array]:
-    """Angles ``(alpha, beta)`` of a direction, so that ``R(alpha, beta, 0) @ e_y`` is along ``xyz``.
+    """Angles ``(alpha, beta)`` of a direction: ``R(alpha, beta, 0) @ e_y`` is along ``xyz``.
 
     ``alpha = atan2(x, z)`` and ``beta = atan2(sqrt(x^2 + z^2), y)``, which is accurate near the
     poles (``arccos(y)`` loses half the digits there) and needs no normalisation. On the polar axis
@@ -206,8 +208,8 @@ def xyz_to_angles(xyz: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array]:
         xyz: vectors of shape ``(..., 3)``, any non-negative length.
 
     Returns:
-        Tuple ``(alpha, beta)`` of arrays of shape ``(...)``, ``alpha`` in ``[-pi, pi]``, ``beta`` in
-        ``[0, pi]``.
+        Tuple ``(alpha, beta)`` of arrays of shape ``(...)``, ``alpha`` in ``[-pi, pi]``, ``beta``
+        in ``[0, pi]``.
 
     Raises:
         ValueError: if ``xyz`` does not end with an axis of size 3.
@@ -489,7 +491,7 @@ def random_rotation(
 def random_o3(
     key: jax.Array, shape: int | Sequence[int] = (), dtype: jax.typing.DTypeLike = jnp.float32
 ) -> jax.Array:
-    """Uniformly distributed random elements of O(3): ``s R`` with ``R`` Haar on SO(3) and ``s = +-1``.
+    """Uniformly distributed random elements of O(3): ``s R``, ``R`` Haar on SO(3) and ``s = +-1``.
 
     Half of the matrices (in expectation) contain the inversion ``-I`` and have determinant -1;
     use them to test equivariance under parity as well as rotations.

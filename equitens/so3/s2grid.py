@@ -522,7 +522,7 @@ def _to_s2grid(coeffs: jax.Array, lmax: int, grid: S2Grid, method: str) -> jax.A
     rows = jnp.concatenate(
         [
             coeffs[..., idx] @ jnp.asarray(t, dtype=dtype)
-            for idx, t in zip(_order_index(lmax), tables)
+            for idx, t in zip(_order_index(lmax), tables, strict=True)
         ],
         axis=-2,
     )

@@ -1,21 +1,22 @@
 """Real spherical harmonics in e3nn's basis, evaluated by a Cartesian polynomial recursion.
 
 For a vector ``(x, y, z)`` the degree-``l`` harmonics are homogeneous polynomials of degree ``l``
-(solid harmonics); with ``normalize=True`` the vector is first scaled to unit length, so they are the
-usual spherical harmonics on the sphere. The polar axis is **+y** and the azimuth is measured from
-+z towards +x, so for ``m >= 0``
+(solid harmonics); with ``normalize=True`` the vector is first scaled to unit length, so they are
+the usual spherical harmonics on the sphere. The polar axis is **+y** and the azimuth is measured
+from +z towards +x, so for ``m >= 0``
 
-    Y_l^{+m} = F_lm * Q_l^m(y, r^2) * Re[(z + i x)^m],    Y_l^{-m} = F_lm * Q_l^m(y, r^2) * Im[(z + i x)^m],
+    Y_l^{+m} = F_lm * Q_l^m(y, r^2) * Re[(z + i x)^m],
+    Y_l^{-m} = F_lm * Q_l^m(y, r^2) * Im[(z + i x)^m],
 
 where ``Q_l^m`` is the associated Legendre function divided by ``sin^m`` (no Condon-Shortley phase),
-made homogeneous with ``r^2 = x^2 + y^2 + z^2``. ``Q_l^m`` follows the three-term recurrence in ``l``
-and ``(z + i x)^m`` the complex-power recurrence in ``m``; all normalization constants are folded
-into the recurrence coefficients (float64, computed once in log space so any ``l`` is safe).
+made homogeneous with ``r^2 = x^2 + y^2 + z^2``. ``Q_l^m`` follows the three-term recurrence in
+``l`` and ``(z + i x)^m`` the complex-power recurrence in ``m``; all normalization constants are
+folded into the recurrence coefficients (float64, computed once in log space so any ``l`` is safe).
 
 The derivative is supplied analytically (``jax.custom_jvp``): the gradient of a solid harmonic of
-degree ``l`` is a sparse combination of those of degree ``l - 1`` (at most five terms per component),
-so first and second derivatives cost a few multiplications per output, without differentiating
-through the recursion.
+degree ``l`` is a sparse combination of those of degree ``l - 1`` (at most five terms per
+component), so first and second derivatives cost a few multiplications per output, without
+differentiating through the recursion.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def _check_lmax(lmax: int) -> int:
 def _check_normalization(normalization: str) -> str:
     if normalization not in _NORMALIZATIONS:
         raise ValueError(
-            f"unknown normalization {normalization!r}; use one of {', '.join(map(repr, _NORMALIZATIONS))}"
+            f"unknown normalization {normalization!r}; "
+            f"use one of {', '.join(map(repr, _NORMALIZATIONS))}"
         )
     return normalization
 
@@ -73,7 +75,7 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 def _recurrence_coefficients(
     lmax: int, normalization: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Coefficients of the scaled recurrence ``P_l^m = a[l, m] y P_{l-1}^m - b[l, m] r^2 P_{l-2}^m``.
+    """Coefficients of the recurrence ``P_l^m = a[l, m] y P_{l-1}^m - b[l, m] r^2 P_{l-2}^m``.
 
     ``P_l^m = F_lm Q_l^m``. Returns ``(start, a, b)``, float64: ``start[m] = P_m^m`` (a constant),
     ``a`` and ``b`` of shape ``(lmax + 1, lmax + 1)`` indexed ``[l, m]`` (``b`` unused for
@@ -91,7 +93,9 @@ def _recurrence_coefficients(
             # Q_l^m = ((2l - 1) y Q_{l-1}^m - (l + m - 1) r^2 Q_{l-2}^m) / (l - m)
             a[l, m] = (2 * l - 1) / (l - m) * math.exp(log_f - _log_scale(l - 1, m, normalization))
             if l >= m + 2:
-                b[l, m] = (l + m - 1) / (l - m) * math.exp(log_f - _log_scale(l - 2, m, normalization))
+                b[l, m] = (
+                    (l + m - 1) / (l - m) * math.exp(log_f - _log_scale(l - 2, m, normalization))
+                )
     return _read_only(start), _read_only(a), _read_only(b)
 
 
@@ -118,7 +122,9 @@ def _derivative_matrix(l: int, normalization: str) -> np.ndarray:
     def put(axis: int, m: int, m_src: int, value: float) -> None:
         if abs(m_src) > l - 1:
             return
-        log_ratio = _log_scale(l, abs(m), normalization) - _log_scale(l - 1, abs(m_src), normalization)
+        log_ratio = _log_scale(l, abs(m), normalization) - _log_scale(
+            l - 1, abs(m_src), normalization
+        )
         w[m_src + l - 1, axis, m + l] += value * math.exp(log_ratio)
 
     for m in range(-l, l + 1):
@@ -184,7 +190,9 @@ def _solid_harmonics(lmax: int, normalization: str, vectors: jax.Array) -> jax.A
 
 
 @functools.cache
-def _derivative_terms(lmax: int, normalization: str) -> tuple[tuple[tuple[tuple[int, float], ...], ...], ...]:
+def _derivative_terms(
+    lmax: int, normalization: str
+) -> tuple[tuple[tuple[tuple[int, float], ...], ...], ...]:
     """Sparse form of ``_derivative_matrix`` for all degrees.
 
     ``terms[j][a]`` lists the ``(source column, coefficient)`` pairs of ``d Y_j / d v_a``.
@@ -195,7 +203,11 @@ def _derivative_terms(lmax: int, normalization: str) -> tuple[tuple[tuple[tuple[
         for j in range(2 * l + 1):
             terms.append(
                 tuple(
-                    tuple(((l - 1) ** 2 + i, float(w[i, a, j])) for i in range(2 * l - 1) if w[i, a, j] != 0)
+                    tuple(
+                        ((l - 1) ** 2 + i, float(w[i, a, j]))
+                        for i in range(2 * l - 1)
+                        if w[i, a, j] != 0
+                    )
                     for a in range(3)
                 )
             )
@@ -215,7 +227,11 @@ def _solid_harmonics_jvp(
     d = jnp.split(dv, 3, axis=-1)
     cols = []
     for column_terms in _derivative_terms(lmax, normalization):
-        parts = [d[axis] * _sum(c * y[i] for i, c in pairs) for axis, pairs in enumerate(column_terms) if pairs]
+        parts = [
+            d[axis] * _sum(c * y[i] for i, c in pairs)
+            for axis, pairs in enumerate(column_terms)
+            if pairs
+        ]
         cols.append(_sum(parts) if parts else jnp.zeros_like(y[0]))
     return out, jnp.concatenate(cols, axis=-1)
 
@@ -289,7 +305,8 @@ def spherical_harmonics(
     vectors = jnp.asarray(vectors)
     if vectors.ndim == 0 or vectors.shape[-1] != 3:
         raise ValueError(
-            f"vectors must have shape (..., 3) (Cartesian x, y, z in the last axis), got {vectors.shape}"
+            "vectors must have shape (..., 3) (Cartesian x, y, z in the last axis), "
+            f"got {vectors.shape}"
         )
     if not jnp.issubdtype(vectors.dtype, jnp.floating):
         if jnp.issubdtype(vectors.dtype, jnp.complexfloating):

@@ -51,7 +51,9 @@ _SWAP_XY.setflags(write=False)
 
 def _check_degree(l: Any, name: str = "l") -> int:
     if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or l < 0:
-        raise ValueError(f"{name} must be a non-negative int (a degree), got {l!r}; pass e.g. {name}=2")
+        raise ValueError(
+            f"{name} must be a non-negative int (a degree), got {l!r}; pass e.g. {name}=2"
+        )
     return int(l)
 
 
@@ -75,8 +77,8 @@ def J_matrix(l: int) -> np.ndarray:
     (``J_l = J_l^T``, ``J_l @ J_l = I``). The exponential is evaluated exactly through its spectral
     decomposition: ``(G_x + G_y) / sqrt(2)`` generates rotations about a unit axis, so
     ``i (G_x + G_y) / sqrt(2)`` is Hermitian with eigenvalues ``m = -l..l`` and
-    ``J_l = sum_m (-1)^m P_m``, with the spectral projectors ``P_m`` from a float64 ``eigh``. This is
-    accurate to ~1e-15 for every ``l`` (``scipy.linalg.expm`` loses up to two digits).
+    ``J_l = sum_m (-1)^m P_m``, with the spectral projectors ``P_m`` from a float64 ``eigh``. This
+    is accurate to ~1e-15 for every ``l`` (``scipy.linalg.expm`` loses up to two digits).
 
     Args:
         l: the degree.
@@ -120,7 +122,7 @@ def _J_matrix(l: int) -> np.ndarray:
 
 
 def _frequencies(l: int, angle: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``cos(f t)`` and ``sin(f t)`` for the row frequencies ``f_i = l - i``, shape ``(..., 2l+1)``."""
+    """``cos(f t)`` and ``sin(f t)`` for row frequencies ``f_i = l - i``, shape ``(..., 2l+1)``."""
     f = np.arange(l, -l - 1, -1, dtype=np.float64)
     ft = angle[..., None] * jnp.asarray(f, dtype=angle.dtype)
     return jnp.cos(ft), jnp.sin(ft)
@@ -233,7 +235,7 @@ def _determinant_sign(R: jax.Array) -> jax.Array:
 
 
 def _chart_angles(R: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """Euler angles of ``R`` (chart 1) or of ``R S`` (chart 2, ``S`` swaps x and y), never near gimbal lock.
+    """Euler angles of ``R`` (chart 1) or ``R S`` (chart 2, ``S`` swaps x, y), far from gimbal lock.
 
     Chart 1 is used when ``R[1, 1]^2 <= 1/2``, i.e. ``sin(beta) >= 1/sqrt(2)``. Otherwise
     ``(R S)[1, 1] = R[1, 0]`` and, the rows of ``R`` being unit vectors, ``R[1, 0]^2 < 1/2``: the
@@ -381,7 +383,8 @@ def wigner_D_from_quaternion(l: int, q: jax.typing.ArrayLike) -> jax.Array:
         >>> import jax.numpy as jnp
         >>> from equitens.so3.rotations import angles_to_quaternion
         >>> q = angles_to_quaternion(0.3, 1.1, -0.4)
-        >>> bool(jnp.allclose(wigner_D_from_quaternion(2, q), wigner_D_from_angles(2, 0.3, 1.1, -0.4), atol=1e-6))
+        >>> D = wigner_D_from_angles(2, 0.3, 1.1, -0.4)
+        >>> bool(jnp.allclose(wigner_D_from_quaternion(2, q), D, atol=1e-6))
         True
     """
     l = _check_degree(l)
@@ -396,8 +399,10 @@ def _as_irreps(irreps: Any) -> Iterable[tuple[int, Any]]:
     return irreps
 
 
-def _block_diagonal(blocks: list[tuple[int, jax.Array]], batch: tuple[int, ...], dtype: Any) -> jax.Array:
-    """Block-diagonal matrix from ``(multiplicity, block)`` pairs; each block repeated ``mul`` times."""
+def _block_diagonal(
+    blocks: list[tuple[int, jax.Array]], batch: tuple[int, ...], dtype: Any
+) -> jax.Array:
+    """Block-diagonal matrix of ``(mul, block)`` pairs, each block repeated ``mul`` times."""
     pieces = []
     for mul, block in blocks:
         n = block.shape[-1]
@@ -417,7 +422,7 @@ def _block_diagonal(blocks: list[tuple[int, jax.Array]], batch: tuple[int, ...],
 
 
 def D_from_matrix(irreps: Any, R: jax.typing.ArrayLike) -> jax.Array:
-    """Block-diagonal representation matrix of O(3) matrices on an :class:`~equitens.so3.irreps.Irreps`.
+    """Block-diagonal matrix representing O(3) matrices on an :class:`~equitens.so3.irreps.Irreps`.
 
     For a rotation (``det R = +1``) block ``(mul, ir)`` is ``mul`` copies of ``D^l(R)``. For an
     improper matrix (``det R = -1``) it is ``p D^l(-R)``, ``p = ir.p`` the parity of the irrep,
@@ -454,6 +459,8 @@ def _D_from_matrix(spec: tuple[tuple[int, int, int], ...], R: jax.Array) -> jax.
     Ds = _up_to(lmax, sign[..., None, None] * R)
     improper = (sign < 0)[..., None, None]
     blocks = [
-        (mul, Ds[l] if p == 1 else jnp.where(improper, -Ds[l], Ds[l])) for mul, l, p in spec if mul > 0
+        (mul, Ds[l] if p == 1 else jnp.where(improper, -Ds[l], Ds[l]))
+        for mul, l, p in spec
+        if mul > 0
     ]
     return _block_diagonal(blocks, tuple(R.shape[:-2]), R.dtype)

@@ -20,7 +20,8 @@ Three algorithms; :func:`cg_kernel` picks one per spec:
   Samples are processed in chunks (``jax.lax.map``) so these intermediates stay in cache.
 - **pair products** (``"uvuv"``, ``"uuu"``, ``"uvw"``): for each pair of input entries, the outer
   product of the inputs times the constant matrix of all the pair's paths (one broadcast product
-  and one matrix product per pair); ``"uvw"`` then mixes channels with one product per output.
+  and one matrix product per pair, :mod:`equitens.tp.pairs`); ``"uvw"`` then mixes channels with
+  one product per output.
 
 What was measured on a 2-core CPU (XLA, jax 0.10) and shaped these choices: gathers cost
 ~6 ns/element (a padded gather-and-sum of the nonzero entries ran 10-30x slower than e3nn-jax);
@@ -44,17 +45,18 @@ import numpy as np
 from jax import lax
 
 from equitens.so3.clebsch_gordan import clebsch_gordan
+from equitens.so3.layout import concat, split_blocks, split_sizes
 from equitens.tp.multilinear import multilinear
+from equitens.tp.pairs import pair_plan
+from equitens.tp.plan import DEFAULT_PLAN, Plan
 from equitens.tp.registry import register_method
 from equitens.tp.spec import TensorProductSpec
 
 __all__ = ["cg_kernel"]
 
 _HIGHEST = lax.Precision.HIGHEST
-# Tuning knobs, private: "algorithm" ("auto", "sparse" or "dense"), "sparse_terms" (the largest
-# unrolled algorithm), "budget" (floats of intermediates per chunk), "fuse" (first derivatives in
-# one pass). Tests and benchmarks set them before building a kernel with cg_kernel.
-_OPTIONS = {"budget": 1 << 22, "fuse": True, "algorithm": "auto", "sparse_terms": 300}
+# Floats of intermediates per chunk of samples on a CPU (Plan.chunk="auto"; measured on 2 cores).
+CPU_BUDGET = 1 << 22
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -70,38 +72,12 @@ def _cg(l1: int, l2: int, l3: int) -> np.ndarray:
     return np.asarray(clebsch_gordan(l1, l2, l3), dtype=np.float64)
 
 
-def _split_last(x: jax.Array, sizes: list[int]) -> list[jax.Array]:
-    """Split the last axis into consecutive pieces (``lax`` split: its transpose is a concat)."""
-    if len(sizes) == 1:
-        return [x]
-    return list(jnp.split(x, np.cumsum(sizes)[:-1].tolist(), axis=-1))
-
-
-def _concat_last(parts: list[jax.Array]) -> jax.Array:
-    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
-
-
-def _blocks(x: jax.Array, irreps) -> list[jax.Array]:
-    """``(E, irreps.dim)`` -> one ``(E, mul, 2l+1)`` array per entry (mul_ir layout, no copy)."""
-    sizes = [mul * ir.dim for mul, ir in irreps]
-    return [
-        part.reshape(part.shape[0], mul, ir.dim)
-        for part, (mul, ir) in zip(_split_last(x, sizes), irreps)
-    ]
-
-
 def _weight_pieces(spec: TensorProductSpec, w: jax.Array) -> list[jax.Array]:
     """The flat weights cut into one piece per path (a split, so its transpose is a concat)."""
     if not spec.weighted:
         return [None] * len(spec.paths)
     sizes = [s.stop - s.start for s in spec.weight_slices()]
-    return _split_last(w, sizes)
-
-
-def _split_first(x: jax.Array, sizes: list[int]) -> list[jax.Array]:
-    if len(sizes) == 1:
-        return [x]
-    return list(jnp.split(x, np.cumsum(sizes)[:-1].tolist(), axis=0))
+    return split_sizes(w, sizes)
 
 
 # ------------------------------------------------------------------------- "uvu": A-first
@@ -166,11 +142,11 @@ def _uvu_apply(spec: TensorProductSpec, x1, x2, w) -> jax.Array:
     plan = _uvu_plan(spec)
     e = x1.shape[0]
     dtype = x1.dtype
-    x1_blocks = _blocks(x1, spec.irreps_in1)
+    x1_blocks = split_blocks(x1, spec.irreps_in1)
 
     # A[e, (output, group, path, v, m1, m3)] = sum_m2 c C[m1, m2, m3] x2[e, v, m2]
     a = jnp.dot(x2, jnp.asarray(plan.matrix, dtype), precision=_HIGHEST)
-    a_outputs = _split_last(a, list(plan.widths))
+    a_outputs = split_sizes(a, list(plan.widths))
 
     # weights as (E|1, rows, U) per (input entry, output entry) group: rows (path, v) major,
     # channels (u) minor. One permutation (split + concat) when every path has mul2 = 1.
@@ -180,14 +156,14 @@ def _uvu_apply(spec: TensorProductSpec, x1, x2, w) -> jax.Array:
     sizes = [math.prod(spec.path_weight_shape(p)) for p in spec.paths]
     if all(spec.irreps_in2[spec.paths[i].i_in2].mul == 1 for i in order):
         if order != list(range(len(spec.paths))):
-            pieces = _split_last(w, sizes)
-            w = _concat_last([pieces[i] for i in order])
+            pieces = split_sizes(w, sizes)
+            w = concat([pieces[i] for i in order])
         counts = [len(g.paths) * spec.irreps_in1[g.i_in1].mul for _, g in groups]
-        for (i_out, g), piece in zip(groups, _split_last(w, counts)):
+        for (i_out, g), piece in zip(groups, split_sizes(w, counts), strict=True):
             mul1 = spec.irreps_in1[g.i_in1].mul
             group_weights[(i_out, g.i_in1)] = piece.reshape(-1, len(g.paths), mul1)
     else:
-        pieces = _split_last(w, sizes)
+        pieces = split_sizes(w, sizes)
         for i_out, g in groups:
             mul1 = spec.irreps_in1[g.i_in1].mul
             rows = []
@@ -219,40 +195,10 @@ def _uvu_apply(spec: TensorProductSpec, x1, x2, w) -> jax.Array:
             a_group, x_group, (((1,), (1,)), ((0,), (0,))), precision=_HIGHEST
         )  # (E, d3, U)
         out_blocks.append(jnp.swapaxes(out, 1, 2).reshape(e, mul3 * ir3.dim))
-    return _concat_last(out_blocks)
+    return concat(out_blocks)
 
 
 # ------------------------------------------------------- "uvuv", "uuu", "uvw": pair products
-
-
-@dataclasses.dataclass(frozen=True)
-class _Pair:
-    i_in1: int
-    i_in2: int
-    paths: tuple  # path indices, in column order
-    widths: tuple  # d3 of each path
-    matrix: np.ndarray  # (d1 * d2, sum of widths): every path of the pair, coefficients folded
-
-
-@functools.cache
-def _pair_plan(spec: TensorProductSpec) -> tuple:
-    pairs: dict[tuple[int, int], list[int]] = {}
-    for index, path in enumerate(spec.paths):
-        (mul1, _), (mul2, _), _ = spec.mul_irreps(path)
-        if mul1 > 0 and mul2 > 0:
-            pairs.setdefault((path.i_in1, path.i_in2), []).append(index)
-    plans = []
-    for (i1, i2), indices in pairs.items():
-        l1, l2 = spec.irreps_in1[i1].ir.l, spec.irreps_in2[i2].ir.l
-        blocks, widths = [], []
-        for index in indices:
-            path = spec.paths[index]
-            l3 = spec.irreps_out[path.i_out].ir.l
-            blocks.append(path.coefficient * _cg(l1, l2, l3))
-            widths.append(2 * l3 + 1)
-        matrix = np.concatenate(blocks, axis=2).reshape((2 * l1 + 1) * (2 * l2 + 1), -1)
-        plans.append(_Pair(i1, i2, tuple(indices), tuple(widths), _readonly(matrix)))
-    return tuple(plans)
 
 
 def _outer(a: jax.Array, b: jax.Array, diagonal: bool) -> jax.Array:
@@ -281,16 +227,16 @@ def _pair_apply(spec: TensorProductSpec, x1, x2, w) -> jax.Array:
     e = x1.shape[0]
     dtype = x1.dtype
     mode = spec.channel_mode
-    b1 = _blocks(x1, spec.irreps_in1)  # (E, U, d1)
-    b2 = _blocks(x2, spec.irreps_in2)  # (E, V, d2)
+    b1 = split_blocks(x1, spec.irreps_in1)  # (E, U, d1)
+    b2 = split_blocks(x2, spec.irreps_in2)  # (E, V, d2)
     w_paths = _weight_pieces(spec, w)
     contributions: list[list] = [[] for _ in spec.irreps_out]
-    for pair in _pair_plan(spec):
+    for pair in pair_plan(spec):
         outer = _outer(b1[pair.i_in1], b2[pair.i_in2], diagonal=mode == "uuu")  # (E, C, d1 d2)
         values = lax.dot_general(
             outer, jnp.asarray(pair.matrix, dtype), (((2,), (0,)), ((), ())), precision=_HIGHEST
         )  # (E, C, N): C = U (uuu) or U V
-        for index, part in zip(pair.paths, _split_last(values, list(pair.widths))):
+        for index, part in zip(pair.paths, split_sizes(values, list(pair.widths)), strict=True):
             contributions[spec.paths[index].i_out].append((index, part))
 
     out_blocks = []
@@ -301,7 +247,7 @@ def _pair_apply(spec: TensorProductSpec, x1, x2, w) -> jax.Array:
             continue
         if mode == "uvw":
             # (E, d3, sum_p U V) @ (sum_p U V, W): channel mixing, one product per output entry
-            rows = _concat_last([jnp.swapaxes(part, 1, 2) for _, part in parts])
+            rows = concat([jnp.swapaxes(part, 1, 2) for _, part in parts])
             if w.ndim == 1:
                 weights = [w_paths[i].reshape(-1, mul3) for i, _ in parts]
                 mixed = lax.dot_general(
@@ -327,7 +273,7 @@ def _pair_apply(spec: TensorProductSpec, x1, x2, w) -> jax.Array:
             part = part.reshape(e, -1)
             total = part if total is None else total + part
         out_blocks.append(total)
-    return _concat_last(out_blocks)
+    return concat(out_blocks)
 
 
 # ------------------------------------------------------------ small products: unrolled sparse
@@ -337,7 +283,10 @@ def _pair_apply(spec: TensorProductSpec, x1, x2, w) -> jax.Array:
 def _nonzeros(l1: int, l2: int, l3: int) -> tuple:
     """The nonzero entries ``(m1, m2, m3, value)`` of a Clebsch-Gordan tensor."""
     cg = _cg(l1, l2, l3)
-    return tuple((int(a), int(b), int(c), float(cg[a, b, c])) for a, b, c in zip(*np.nonzero(cg)))
+    return tuple(
+        (int(a), int(b), int(c), float(cg[a, b, c]))
+        for a, b, c in zip(*np.nonzero(cg), strict=True)
+    )
 
 
 def _sparse_terms(spec: TensorProductSpec) -> int:
@@ -391,17 +340,21 @@ class _Sparse:
     def _columns(self, x, irreps):
         """Column slices of a ``(E, dim)`` array: ``cols[i][m]`` is ``(E, mul)``."""
         out = []
-        for block, (mul, ir) in zip(_blocks(x, irreps), irreps):
+        for block, (_mul, ir) in zip(split_blocks(x, irreps), irreps, strict=True):
             out.append([block[:, :, m] for m in range(ir.dim)])
         return out
 
     def _assemble(self, columns, irreps, e, dtype):
         """Inverse of ``_columns``: ``columns[i][m]`` (E, mul) or None -> ``(E, dim)``."""
         blocks = []
-        for cols, (mul, ir) in zip(columns, irreps):
+        for cols, (mul, ir) in zip(columns, irreps, strict=True):
             filled = [c if c is not None else jnp.zeros((e, mul), dtype) for c in cols]
-            blocks.append(jnp.stack(filled, axis=-1).reshape(e, mul * ir.dim) if filled else jnp.zeros((e, 0), dtype))
-        return _concat_last(blocks)
+            blocks.append(
+                jnp.stack(filled, axis=-1).reshape(e, mul * ir.dim)
+                if filled
+                else jnp.zeros((e, 0), dtype)
+            )
+        return concat(blocks)
 
     def _weights(self, w):
         spec = self.spec
@@ -432,106 +385,73 @@ class _Sparse:
             out[index] = per_v
         return out
 
+    def _contract(self, free: int, x1, x2, g, w):
+        """Slot ``free`` (0: ``x1``, 1: ``x2``, 2: the output) from the other two slots' arrays.
+
+        For each path, column ``m`` of the free slot sums the Clebsch-Gordan entries whose index
+        in that slot is ``m``, each times the product of the other two slots' columns.
+        ``"uvu"`` reads ``x2`` through ``A`` (:meth:`_a`) and serves slots 0 and 2 only.
+        """
+        spec = self.spec
+        arrays = (x1, x2, g)
+        reference = x1 if g is None else g
+        e, dtype = reference.shape[0], reference.dtype
+        irreps = (spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
+        cols = [
+            None if a is None else self._columns(a, ir)
+            for a, ir in zip(arrays, irreps, strict=True)
+        ]
+        weights = self._weights(w)
+        uvu = spec.channel_mode == "uvu"
+        if uvu:
+            a_all = self._a(cols[1])
+            position = free // 2  # the free index's position in A's (m1, m3) keys
+        others = [s for s in range(3) if s != free]
+        columns = [[None] * ir.dim for _, ir in irreps[free]]
+        for index, path in self.live:
+            entries = (path.i_in1, path.i_in2, path.i_out)
+            (_, ir1), (mul2, ir2), (_, ir3) = spec.mul_irreps(path)
+            for m in range((ir1, ir2, ir3)[free].dim):
+                total = None
+                if uvu:
+                    other = cols[2 - free][entries[2 - free]]
+                    for v in range(mul2):
+                        a = a_all[index][v]
+                        terms = [a[k] * other[k[1 - position]] for k in a if k[position] == m]
+                        if terms:
+                            t = weights[index][:, :, v] * functools.reduce(jnp.add, terms)
+                            total = t if total is None else total + t
+                else:
+                    for entry in _nonzeros(ir1.l, ir2.l, ir3.l):
+                        if entry[free] == m:
+                            a, b = (cols[s][entries[s]][entry[s]] for s in others)
+                            t = (path.coefficient * entry[3]) * (a * b)
+                            total = t if total is None else total + t
+                    if total is not None and spec.weighted:
+                        total = total * weights[index]
+                if total is not None:
+                    old = columns[entries[free]][m]
+                    columns[entries[free]][m] = total if old is None else old + total
+        return self._assemble(columns, irreps[free], e, dtype)
+
     # -- the four slots
     def out(self, x1, x2, w, g=None):
-        spec = self.spec
-        e, dtype = x1.shape[0], x1.dtype
-        c1 = self._columns(x1, spec.irreps_in1)
-        c2 = self._columns(x2, spec.irreps_in2)
-        weights = self._weights(w)
-        columns = [[None] * ir.dim for _, ir in spec.irreps_out]
-        if spec.channel_mode == "uvu":
-            a_all = self._a(c2)
-        for index, path in self.live:
-            (_, ir1), (mul2, ir2), (_, ir3) = spec.mul_irreps(path)
-            x = c1[path.i_in1]
-            for k in range(ir3.dim):
-                total = None
-                if spec.channel_mode == "uvu":
-                    for v in range(mul2):
-                        a = a_all[index][v]
-                        terms = [a[(m1, m3)] * x[m1] for (m1, m3) in a if m3 == k]
-                        if terms:
-                            t = weights[index][:, :, v] * functools.reduce(jnp.add, terms)
-                            total = t if total is None else total + t
-                else:
-                    y = c2[path.i_in2]
-                    for m1, m2, m3, value in _nonzeros(ir1.l, ir2.l, ir3.l):
-                        if m3 == k:
-                            t = (path.coefficient * value) * (x[m1] * y[m2])
-                            total = t if total is None else total + t
-                    if total is not None and spec.weighted:
-                        total = total * weights[index]
-                if total is not None:
-                    old = columns[path.i_out][k]
-                    columns[path.i_out][k] = total if old is None else old + total
-        return self._assemble(columns, spec.irreps_out, e, dtype)
+        return self._contract(2, x1, x2, None, w)
 
     def x1(self, x1, x2, w, g):
-        spec = self.spec
-        e, dtype = g.shape[0], g.dtype
-        c2 = self._columns(x2, spec.irreps_in2)
-        cg_ = self._columns(g, spec.irreps_out)
-        weights = self._weights(w)
-        columns = [[None] * ir.dim for _, ir in spec.irreps_in1]
-        if spec.channel_mode == "uvu":
-            a_all = self._a(c2)
-        for index, path in self.live:
-            (_, ir1), (mul2, ir2), (_, ir3) = spec.mul_irreps(path)
-            gk = cg_[path.i_out]
-            for m in range(ir1.dim):
-                total = None
-                if spec.channel_mode == "uvu":
-                    for v in range(mul2):
-                        a = a_all[index][v]
-                        terms = [a[(m1, m3)] * gk[m3] for (m1, m3) in a if m1 == m]
-                        if terms:
-                            t = weights[index][:, :, v] * functools.reduce(jnp.add, terms)
-                            total = t if total is None else total + t
-                else:
-                    y = c2[path.i_in2]
-                    for m1, m2, m3, value in _nonzeros(ir1.l, ir2.l, ir3.l):
-                        if m1 == m:
-                            t = (path.coefficient * value) * (y[m2] * gk[m3])
-                            total = t if total is None else total + t
-                    if total is not None and spec.weighted:
-                        total = total * weights[index]
-                if total is not None:
-                    old = columns[path.i_in1][m]
-                    columns[path.i_in1][m] = total if old is None else old + total
-        return self._assemble(columns, spec.irreps_in1, e, dtype)
+        return self._contract(0, None, x2, g, w)
 
     def x2(self, x1, x2, w, g):
-        spec = self.spec
-        e, dtype = g.shape[0], g.dtype
-        if spec.channel_mode == "uvu":
+        if self.spec.channel_mode == "uvu":
             return self._x2_uvu(x1, w, g)
-        c1 = self._columns(x1, spec.irreps_in1)
-        cg_ = self._columns(g, spec.irreps_out)
-        weights = self._weights(w)
-        columns = [[None] * ir.dim for _, ir in spec.irreps_in2]
-        for index, path in self.live:
-            (_, ir1), (_, ir2), (_, ir3) = spec.mul_irreps(path)
-            x, gk = c1[path.i_in1], cg_[path.i_out]
-            for m in range(ir2.dim):
-                total = None
-                for m1, m2, m3, value in _nonzeros(ir1.l, ir2.l, ir3.l):
-                    if m2 == m:
-                        t = (path.coefficient * value) * (x[m1] * gk[m3])
-                        total = t if total is None else total + t
-                if total is not None and spec.weighted:
-                    total = total * weights[index]
-                if total is not None:
-                    old = columns[path.i_in2][m]
-                    columns[path.i_in2][m] = total if old is None else old + total
-        return self._assemble(columns, spec.irreps_in2, e, dtype)
+        return self._contract(1, x1, None, g, w)
 
     def _x2_uvu(self, x1, w, g):
         """``dF/dx2`` contracts the channels: one batched matrix product per output entry."""
         spec = self.spec
         e, dtype = g.shape[0], g.dtype
-        b1 = _blocks(x1, spec.irreps_in1)  # (E, U, d1)
-        bg = _blocks(g, spec.irreps_out)  # (E, U, d3)
+        b1 = split_blocks(x1, spec.irreps_in1)  # (E, U, d1)
+        bg = split_blocks(g, spec.irreps_out)  # (E, U, d3)
         weights = self._weights(w)
         z_paths = {}
         for i_out in range(len(spec.irreps_out)):
@@ -544,9 +464,9 @@ class _Sparse:
                 for v in range(mul2):
                     rows.append(weights[index][:, :, v : v + 1] * b1[path.i_in1])  # (E, U, d1)
                     sizes.append(ir1.dim)
-            xw = _concat_last(rows)
+            xw = concat(rows)
             z = lax.dot_general(xw, bg[i_out], (((1,), (1,)), ((0,), (0,))), precision=_HIGHEST)
-            pieces = _split_first(jnp.swapaxes(z, 0, 1), sizes)  # (d1, E, d3) each
+            pieces = split_sizes(jnp.swapaxes(z, 0, 1), sizes, axis=0)  # (d1, E, d3) each
             position = 0
             for index, path in group:
                 mul2 = spec.irreps_in2[path.i_in2].mul
@@ -569,10 +489,10 @@ class _Sparse:
                         old = columns[path.i_in2][slot]
                         columns[path.i_in2][slot] = t if old is None else old + t
         blocks = []
-        for cols, (mul, ir) in zip(columns, spec.irreps_in2):
+        for cols, _ in zip(columns, spec.irreps_in2, strict=True):
             filled = [c if c is not None else jnp.zeros((e,), dtype) for c in cols]
             blocks.append(jnp.stack(filled, axis=-1) if filled else jnp.zeros((e, 0), dtype))
-        return _concat_last(blocks)
+        return concat(blocks)
 
     def w(self, x1, x2, w, g):
         spec = self.spec
@@ -596,7 +516,9 @@ class _Sparse:
                 for v in range(mul2):
                     a = a_all[index][v]
                     terms = [a[(m1, m3)] * (x[m1] * gk[m3]) for (m1, m3) in a]
-                    per_v.append(functools.reduce(jnp.add, terms) if terms else jnp.zeros((e, mul1), dtype))
+                    per_v.append(
+                        functools.reduce(jnp.add, terms) if terms else jnp.zeros((e, mul1), dtype)
+                    )
                 pieces.append(jnp.stack(per_v, axis=-1).reshape(e, size))
             else:
                 y = c2[path.i_in2]
@@ -604,8 +526,10 @@ class _Sparse:
                     (path.coefficient * value) * (x[m1] * y[m2] * gk[m3])
                     for m1, m2, m3, value in _nonzeros(ir1.l, ir2.l, ir3.l)
                 ]
-                pieces.append(functools.reduce(jnp.add, terms) if terms else jnp.zeros((e, size), dtype))
-        return _concat_last(pieces)
+                pieces.append(
+                    functools.reduce(jnp.add, terms) if terms else jnp.zeros((e, size), dtype)
+                )
+        return concat(pieces)
 
 
 # ---------------------------------------------------------------------------- the kernel
@@ -636,7 +560,7 @@ def _check_inputs(spec: TensorProductSpec, x1, x2, weights):
 
 
 def _intermediate_floats(spec: TensorProductSpec) -> int:
-    """Floats of the A-first algorithm's intermediates per sample (``A`` and the weighted ``x1``)."""
+    """Floats of the A-first algorithm's intermediates per sample (``A``, the weighted ``x1``)."""
     total = spec.irreps_in1.dim + spec.irreps_in2.dim + spec.irreps_out.dim
     for path in spec.paths:
         (mul1, ir1), (mul2, _), (_, ir3) = spec.mul_irreps(path)
@@ -644,17 +568,21 @@ def _intermediate_floats(spec: TensorProductSpec) -> int:
     return total
 
 
-def cg_kernel(spec: TensorProductSpec) -> Callable:
+def cg_kernel(spec: TensorProductSpec, plan: Plan = DEFAULT_PLAN) -> Callable:
     """The Clebsch-Gordan kernel of a spec (registered as ``method="cg"``).
 
-    Prefer :func:`~equitens.tp.registry.tensor_product_kernel`, which caches kernels per spec.
+    Prefer :func:`~equitens.tp.registry.tensor_product_kernel`, which caches kernels per spec
+    and plan.
 
     Args:
         spec: the tensor product.
+        plan: how it runs (``plan.cg_algorithm``, ``plan.cg_sparse_terms``, ``plan.chunk``,
+            ``plan.fuse_gradients``).
 
     Returns:
         ``kernel(x1, x2, weights=None) -> out``, see
-        :func:`~equitens.tp.registry.tensor_product_kernel`.
+        :func:`~equitens.tp.registry.tensor_product_kernel`; ``kernel.algorithm`` is the
+        algorithm it runs (``"sparse"`` or ``"dense"``).
 
     Examples:
         >>> import jax.numpy as jnp
@@ -664,14 +592,19 @@ def cg_kernel(spec: TensorProductSpec) -> Callable:
         >>> round(float(out[0]), 4)  # |x|^2 / sqrt(3)
         8.0829
     """
-    algorithm = _OPTIONS["algorithm"]  # "sparse" falls back to "dense" where it does not apply
+    algorithm = plan.cg_algorithm  # "sparse" falls back to "dense" where it does not apply
     if algorithm == "auto":
-        small = _sparse_supported(spec) and _sparse_terms(spec) <= _OPTIONS["sparse_terms"]
+        small = _sparse_supported(spec) and _sparse_terms(spec) <= plan.cg_sparse_terms
         algorithm = "sparse" if small else "dense"
+    if not _sparse_supported(spec):
+        algorithm = "dense"
     slot_functions = None
-    if algorithm == "sparse" and _sparse_supported(spec):
+    if algorithm == "sparse":
         sparse = _Sparse(spec)
-        apply = lambda spec, x1, x2, w: sparse.out(x1, x2, w)  # noqa: E731
+
+        def apply(spec, x1, x2, w):
+            return sparse.out(x1, x2, w)
+
         slot_functions = {0: sparse.x1, 1: sparse.x2}
         if spec.weighted:
             slot_functions[2] = sparse.w
@@ -697,8 +630,8 @@ def cg_kernel(spec: TensorProductSpec) -> Callable:
             dims,
             shared_weights=shared,
             per_sample_floats=floats,
-            budget=_OPTIONS["budget"],
-            fuse_gradients=_OPTIONS["fuse"],
+            budget=plan.chunk_budgets(CPU_BUDGET),
+            fuse_gradients=plan.fuse_gradients,
             slot_functions=slot_functions,
         )
         for shared in (False, True)
@@ -724,12 +657,15 @@ def cg_kernel(spec: TensorProductSpec) -> Callable:
         if weights is not None:
             weights = weights.astype(dtype)
             if not shared:
-                weights = jnp.broadcast_to(weights, leading + weights.shape[-1:]).reshape(e, dims[2])
+                weights = jnp.broadcast_to(weights, leading + weights.shape[-1:]).reshape(
+                    e, dims[2]
+                )
         if spec.irreps_out.dim == 0 or not spec.paths:
             return jnp.zeros(leading + (spec.irreps_out.dim,), dtype)
         out = kernels[shared](x1, x2, weights)
         return out.reshape(leading + (spec.irreps_out.dim,))
 
+    kernel.algorithm = algorithm
     return kernel
 
 

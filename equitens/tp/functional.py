@@ -23,10 +23,10 @@ def _as_irreps_array(x, name: str):
         return x
     try:
         return e3nn.as_irreps_array(x)
-    except Exception as error:  # noqa: BLE001 - re-raised with context
+    except Exception as error:  # re-raised with context
         raise ValueError(
-            f"{name} must be an e3nn_jax.IrrepsArray (or an array of scalars), got {type(x).__name__}; "
-            "wrap arrays with e3nn_jax.IrrepsArray(irreps, array)"
+            f"{name} must be an e3nn_jax.IrrepsArray (or an array of scalars), got "
+            f"{type(x).__name__}; wrap arrays with e3nn_jax.IrrepsArray(irreps, array)"
         ) from error
 
 
@@ -49,7 +49,9 @@ def _regroup(array: jnp.ndarray, irreps: Irreps) -> tuple[jnp.ndarray, Irreps]:
     return array, irreps.regroup()
 
 
-def tensor_product(x, y, filter_ir_out=None, method: str = "cg", *, irrep_normalization: str = "component"):
+def tensor_product(
+    x, y, filter_ir_out=None, method: str = "cg", *, irrep_normalization: str = "component"
+):
     """Tensor product of all channel pairs, reduced into irreps: ``e3nn_jax.tensor_product``.
 
     The inputs are regrouped (sorted, equal irreps merged), every pair of entries

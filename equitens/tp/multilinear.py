@@ -17,9 +17,11 @@ forward function in ``jax.custom_vjp`` rules built on that identity:
   that pass, again one fused computation;
 - third and higher orders expand into slot contractions, each differentiable again.
 
-Every pass runs over chunks of samples (``jax.lax.map``) so that the intermediates of a chunk stay
-in cache, which on CPU matters more than the arithmetic; the residuals saved between passes are
-the inputs only, never a whole-batch intermediate. A family writes its forward; it may also give
+On a CPU every pass runs over chunks of samples (``jax.lax.map``) so that the intermediates of a
+chunk stay in cache, which matters more than the arithmetic there; on GPU and TPU a pass is one
+unchunked computation (the chunk size is chosen per platform when the kernel is lowered, see
+:mod:`equitens.tp.plan`). The residuals saved between passes are the inputs only, never a
+whole-batch intermediate. A family writes its forward; it may also give
 explicit slot contractions (its transposed index structure) when JAX's linear transpose of the
 forward is slow.
 """
@@ -45,7 +47,7 @@ class _Form:
     forward: Callable  # forward(x1, x2, w) on one chunk: (C, d1), (C, d2), (C, nw) | (nw,) | None
     dims: tuple  # (d1, d2, nw or None, d_out)
     shared_weights: bool
-    chunk_size: int
+    chunk_sizes: tuple  # ((platform, samples per chunk or None), ..., ("default", ...))
     fuse_gradients: bool = True
     slot_functions: tuple = ()  # ((slot, fn(x1, x2, w, g) -> array), ...): explicit contractions
 
@@ -96,7 +98,8 @@ class _Form:
 
             def explicit_gradients(ops):
                 return tuple(
-                    fn({t: a for t, a in ops.items() if t != s}) for s, fn in zip(inputs, functions)
+                    fn({t: a for t, a in ops.items() if t != s})
+                    for s, fn in zip(inputs, functions, strict=True)
                 )
 
             return explicit_gradients
@@ -119,13 +122,34 @@ def _is_weights(key) -> bool:
 
 
 def _map_chunks(form: _Form, fn: Callable, operands: dict, shared_out: tuple[bool, ...]):
-    """Apply ``fn`` chunk by chunk over the samples; outputs flagged in ``shared_out`` are summed."""
+    """Apply ``fn`` over the samples, chunked as the lowering platform's plan says; outputs
+    flagged in ``shared_out`` are summed over the samples."""
+    sizes = dict(form.chunk_sizes)
+    if len(set(sizes.values())) == 1:
+        return _map_fixed(sizes["default"], fn, form, operands, shared_out)
+    keys = list(operands)
+
+    def branch(size):
+        def run(values):
+            ops = dict(zip(keys, values, strict=True))
+            return _map_fixed(size, fn, form, ops, shared_out)
+
+        return run
+
+    per_platform = {p: branch(size) for p, size in sizes.items() if p != "default"}
+    values = [operands[k] for k in keys]
+    return tuple(
+        jax.lax.platform_dependent(values, default=branch(sizes["default"]), **per_platform)
+    )
+
+
+def _map_fixed(chunk: int | None, fn: Callable, form: _Form, operands: dict, shared_out):
+    """Apply ``fn`` chunk by chunk (``chunk`` samples each; ``None``: all at once)."""
     per_sample = {s: a for s, a in operands.items() if not (_is_weights(s) and form.shared_weights)}
     shared = {s: a for s, a in operands.items() if s not in per_sample}
     n = next(iter(per_sample.values())).shape[0]
-    chunk = form.chunk_size
-    if n <= chunk:
-        return fn({**per_sample, **shared})
+    if chunk is None or n <= chunk:
+        return tuple(fn({**per_sample, **shared}))
     count = -(-n // chunk)
     padded = count * chunk
 
@@ -138,11 +162,11 @@ def _map_chunks(form: _Form, fn: Callable, operands: dict, shared_out: tuple[boo
     stacked = tuple(split(per_sample[s]) for s in keys)
 
     def body(xs):
-        return fn({**dict(zip(keys, xs)), **shared})
+        return fn({**dict(zip(keys, xs, strict=True)), **shared})
 
     outs = jax.lax.map(body, stacked)
     results = []
-    for out, is_shared in zip(outs, shared_out):
+    for out, is_shared in zip(outs, shared_out, strict=True):
         results.append(out.sum(axis=0) if is_shared else out.reshape((padded,) + out.shape[2:])[:n])
     return tuple(results)
 
@@ -166,7 +190,7 @@ def _evaluate(form: _Form, slot: int, operands: dict) -> jax.Array:
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _slot(form: _Form, slot: int, *operands):
     others = [s for s in form.slots if s != slot]
-    return _evaluate(form, slot, dict(zip(others, operands)))
+    return _evaluate(form, slot, dict(zip(others, operands, strict=True)))
 
 
 def _is_zero(x) -> bool:
@@ -182,7 +206,7 @@ def _slot_bwd(form: _Form, slot: int, operands, cotangent):
     others = [s for s in form.slots if s != slot]
     if _is_zero(cotangent):
         return tuple(jnp.zeros_like(op) for op in operands)
-    full = dict(zip(others, operands))
+    full = dict(zip(others, operands, strict=True))
     full[slot] = cotangent
     if slot == 3 and form.fuse_gradients:  # the forward: every first derivative in one pass
         return _grads(form, *[full[s] for s in form.slots])
@@ -200,7 +224,7 @@ _slot.defvjp(_slot_fwd, _slot_bwd, symbolic_zeros=True)
 def _grads(form: _Form, *operands):
     """``(dF/dx1, dF/dx2[, dF/dw])`` given every slot, in one chunked pass."""
     inputs = [s for s in form.slots if s != 3]
-    full = dict(zip(form.slots, operands))
+    full = dict(zip(form.slots, operands, strict=True))
     if full[3].shape[0] == 0:
         return tuple(jnp.zeros_like(full[s]) for s in inputs)
     shared_out = tuple(s == 2 and form.shared_weights for s in inputs)
@@ -219,9 +243,9 @@ def _second_terms(form: _Form, operands, cotangents) -> tuple:
     ``dG/dr = sum_{s != r} dF/dr (slot s := c_s)``. Every term is a ``_slot`` (differentiable to
     any order); ``None`` marks a zero cotangent.
     """
-    full = dict(zip(form.slots, operands))
+    full = dict(zip(form.slots, operands, strict=True))
     inputs = [s for s in form.slots if s != 3]
-    cts = dict(zip(inputs, cotangents))
+    cts = dict(zip(inputs, cotangents, strict=True))
     result = []
     for r in form.slots:
         total = None
@@ -240,7 +264,7 @@ def _grads_bwd(form: _Form, operands, cotangents):
     present = tuple(not _is_zero(c) for c in cotangents)
     if not any(present):
         return tuple(jnp.zeros_like(op) for op in operands)
-    cts = tuple(c for c, p in zip(cotangents, present) if p)
+    cts = tuple(c for c, p in zip(cotangents, present, strict=True) if p)
     return _second(form, present, *operands, *cts)
 
 
@@ -251,16 +275,19 @@ def _second(form: _Form, present: tuple, *arrays):
     Its own derivatives (third order) are the slot expansion of :func:`_second_terms`.
     """
     n = len(form.slots)
-    full = dict(zip(form.slots, arrays[:n]))
+    full = dict(zip(form.slots, arrays[:n], strict=True))
     inputs = [s for s in form.slots if s != 3]
-    keys = [s for s, p in zip(inputs, present) if p]
-    cts = dict(zip(keys, arrays[n:]))
+    keys = [s for s, p in zip(inputs, present, strict=True) if p]
+    cts = dict(zip(keys, arrays[n:], strict=True))
     gradient = form.gradient_fn()
 
     def chunk(ops):
         primal = {s: ops[s] for s in form.slots}
         tangent = tuple(ops[("c", s)] if s in cts else jnp.zeros_like(ops[s]) for s in inputs)
-        _, vjp = jax.vjp(lambda *a: gradient(dict(zip(form.slots, a))), *[primal[s] for s in form.slots])
+        _, vjp = jax.vjp(
+            lambda *a: gradient(dict(zip(form.slots, a, strict=True))),
+            *[primal[s] for s in form.slots],
+        )
         return vjp(tangent)
 
     if full[3].shape[0] == 0:
@@ -278,13 +305,15 @@ def _second_fwd(form: _Form, present: tuple, *arrays):
 def _second_bwd(form: _Form, present: tuple, arrays, cotangents):
     n = len(form.slots)
     inputs = [s for s in form.slots if s != 3]
-    keys = [s for s, p in zip(inputs, present) if p]
+    keys = [s for s, p in zip(inputs, present, strict=True) if p]
 
     def terms(*a):
-        cts = dict(zip(keys, a[n:]))
+        cts = dict(zip(keys, a[n:], strict=True))
         return _second_terms(form, a[:n], tuple(cts.get(s) for s in inputs))
 
-    cts = tuple(jnp.zeros_like(a) if _is_zero(c) else c for c, a in zip(cotangents, arrays[:n]))
+    cts = tuple(
+        jnp.zeros_like(a) if _is_zero(c) else c for c, a in zip(cotangents, arrays[:n], strict=True)
+    )
     _, vjp = jax.vjp(terms, *arrays)
     return vjp(cts)
 
@@ -295,8 +324,10 @@ _second.defvjp(_second_fwd, _second_bwd, symbolic_zeros=True)
 _grads.defvjp(_grads_fwd, _grads_bwd, symbolic_zeros=True)
 
 
-def _chunk_size(per_sample_floats: int, budget: int) -> int:
-    """A power of two of samples whose intermediates fill about ``budget`` floats."""
+def _chunk_size(per_sample_floats: int, budget: int | None) -> int | None:
+    """A power of two of samples whose intermediates fill about ``budget`` floats (None: all)."""
+    if budget is None:
+        return None
     size = max(1, budget // max(1, per_sample_floats))
     return max(8, 2 ** int(math.floor(math.log2(size))))
 
@@ -307,7 +338,7 @@ def multilinear(
     *,
     shared_weights: bool,
     per_sample_floats: int,
-    budget: int = 1 << 18,
+    budget: int | None | tuple = 1 << 18,
     fuse_gradients: bool = True,
     slot_functions: dict[int, Callable] | None = None,
 ) -> Callable:
@@ -320,7 +351,10 @@ def multilinear(
         dims: ``(d1, d2, nw, d_out)``, with ``nw=None`` for an unweighted product.
         shared_weights: whether the weights are one vector shared by all samples.
         per_sample_floats: an estimate of the floats of intermediates per sample (sets the chunk).
-        budget: floats of intermediates per chunk (about a CPU cache's worth).
+        budget: floats of intermediates per chunk (about a CPU cache's worth), ``None`` for a
+            single unchunked pass, or per lowering platform
+            ``(("cpu", floats), ("default", None))`` as :meth:`equitens.tp.plan.Plan.chunk_budgets`
+            gives (the platform is chosen when the kernel is lowered).
         fuse_gradients: compute the first derivatives of the forward in one chunked pass.
         slot_functions: optional explicit contractions ``{slot: fn(x1, x2, w, g)}`` for slots 0
             (``x1``), 1 (``x2``), 2 (``w``), with ``None`` in the target slot; the others are
@@ -338,11 +372,14 @@ def multilinear(
         >>> jax.grad(lambda x: kernel(x, x, None).sum())(x)[:, 0].tolist()
         [0.0, 2.0, 4.0]
     """
+    budgets = budget if isinstance(budget, tuple) else (("default", budget),)
+    if not budgets or budgets[-1][0] != "default":
+        raise ValueError(f"a per-platform budget must end with a 'default' entry, got {budget!r}")
     form = _Form(
         forward,
         tuple(dims),
         shared_weights,
-        _chunk_size(per_sample_floats, budget),
+        tuple((p, _chunk_size(per_sample_floats, b)) for p, b in budgets),
         fuse_gradients,
         tuple(sorted((slot_functions or {}).items())),
     )

@@ -1,13 +1,17 @@
 """The registry of tensor-product methods: ``method`` string -> kernel factory.
 
-Every family (``"cg"`` here; Gaunt, CP, SO(2) later) registers a factory that turns a
-:class:`~equitens.tp.spec.TensorProductSpec` into a pure function of arrays.
+Every family registers a factory that turns a :class:`~equitens.tp.spec.TensorProductSpec` into
+a pure function of arrays: ``"cg"`` (:mod:`equitens.tp.cg`), ``"gaunt_grid"``,
+``"gaunt_fourier"`` and ``"vector_gaunt"`` (:mod:`equitens.tp.gaunt`). The edge-convolution
+families (``"so2"``, ``"cp"``, ...) have their own registry, :mod:`equitens.conv.interface`.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+
+from equitens.tp.plan import Plan, as_plan
 
 __all__ = ["register_method", "available_methods", "check_method", "tensor_product_kernel"]
 
@@ -19,8 +23,9 @@ def register_method(name: str, factory: Callable) -> None:
 
     Args:
         name: the ``method`` string users pass (e.g. ``"cg"``).
-        factory: ``factory(spec) -> kernel`` with ``kernel(x1, x2, weights)``; it may raise a
-            ``ValueError`` when it cannot evaluate a spec (paths or parities it cannot reach).
+        factory: ``factory(spec, plan) -> kernel`` with ``kernel(x1, x2, weights)`` and ``plan``
+            a :class:`~equitens.tp.plan.Plan` (the options of the family it reads); it may raise
+            a ``ValueError`` when it cannot evaluate a spec (paths or parities it cannot reach).
 
     Examples:
         >>> "cg" in available_methods()
@@ -58,8 +63,7 @@ def check_method(method: str) -> None:
         )
 
 
-@functools.cache
-def tensor_product_kernel(spec) -> Callable:
+def tensor_product_kernel(spec, plan: Plan | None = None) -> Callable:
     """The kernel of a spec: a pure, jit-compatible function of plain arrays.
 
     ``kernel(x1, x2, weights=None) -> out`` with ``x1: (..., irreps_in1.dim)``,
@@ -69,7 +73,11 @@ def tensor_product_kernel(spec) -> Callable:
     ``(weight_numel,)``), for every weighted mode. The output dtype is the inputs' dtype.
 
     Args:
-        spec: a :class:`~equitens.tp.spec.TensorProductSpec` (hashable; kernels are cached).
+        spec: a :class:`~equitens.tp.spec.TensorProductSpec` (hashable; kernels are cached
+            per spec and plan).
+        plan: how the kernel runs (chunking, algorithm; :class:`~equitens.tp.plan.Plan`, a
+            mapping of its fields or a ``"key=value,..."`` string). Default: the backend-aware
+            default plan, chunked for the CPU cache on CPU and unchunked on GPU/TPU.
 
     Returns:
         The kernel function.
@@ -83,4 +91,9 @@ def tensor_product_kernel(spec) -> Callable:
         (9,)
     """
     check_method(spec.method)
-    return _FACTORIES[spec.method](spec)
+    return _kernel(spec, as_plan(plan))
+
+
+@functools.cache
+def _kernel(spec, plan: Plan) -> Callable:
+    return _FACTORIES[spec.method](spec, plan)

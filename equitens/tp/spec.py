@@ -33,20 +33,10 @@ _PATH_NORMALIZATIONS = ("element", "path")
 _IRREP_NORMALIZATIONS = ("component", "norm", "none")
 
 
-def _ir_key(ir: Irrep) -> tuple[int, int]:
-    """e3nn's order of irreps: by degree, then the natural parity ``(-1)^l`` first."""
-    return (ir.l, -ir.p * (-1) ** ir.l)
-
-
-def _product_irreps(ir1: Irrep, ir2: Irrep) -> list[Irrep]:
-    """The irreps in ``ir1 (x) ir2``, in increasing degree."""
-    return [Irrep(l, ir1.p * ir2.p) for l in range(abs(ir1.l - ir2.l), ir1.l + ir2.l + 1)]
-
-
 def _to_irreps(irreps, name: str) -> Irreps:
     try:
         return Irreps(irreps)
-    except Exception as error:  # noqa: BLE001 - re-raised with context
+    except Exception as error:  # re-raised with context
         raise ValueError(
             f"{name}={irreps!r} is not a valid irreps; use e3nn syntax such as '32x0e + 16x1o'"
         ) from error
@@ -126,10 +116,10 @@ def _path_coefficients(
     """
     n_elem = [_num_elements(mode, irreps_in1[i].mul, irreps_in2[j].mul) for i, j, _ in triples]
     totals: dict[int, float] = {}
-    for (_, _, k), n in zip(triples, n_elem):
+    for (_, _, k), n in zip(triples, n_elem, strict=True):
         totals[k] = totals.get(k, 0.0) + (n if path_normalization == "element" else 1.0)
     coefficients = []
-    for index, ((i, j, k), n) in enumerate(zip(triples, n_elem)):
+    for index, ((i, j, k), n) in enumerate(zip(triples, n_elem, strict=True)):
         d1, d2, d3 = irreps_in1[i].ir.dim, irreps_in2[j].ir.dim, irreps_out[k].ir.dim
         alpha = {"component": d3, "norm": d1 * d2, "none": 1}[irrep_normalization]
         denominator = totals[k] if path_normalization == "element" else n * totals[k]
@@ -423,7 +413,9 @@ class TensorProductSpec:
         for ins in triples:
             if len(ins) != 3:
                 raise ValueError(f"an instruction is an (i_in1, i_in2, i_out) triple, got {ins}")
-            for index, irreps, name in zip(ins, (irreps_in1, irreps_in2, irreps_out), ("i_in1", "i_in2", "i_out")):
+            for index, irreps, name in zip(
+                ins, (irreps_in1, irreps_in2, irreps_out), ("i_in1", "i_in2", "i_out"), strict=True
+            ):
                 if not 0 <= index < len(irreps):
                     raise ValueError(
                         f"instruction {ins}: {name}={index} is out of range for {irreps}"
@@ -450,7 +442,7 @@ class TensorProductSpec:
                 c,
                 (str(irreps_in1[i]), str(irreps_in2[j]), str(irreps_out[k])),
             )
-            for (i, j, k), c in zip(triples, coefficients)
+            for (i, j, k), c in zip(triples, coefficients, strict=True)
         )
         return cls(
             irreps_in1,
@@ -501,14 +493,14 @@ class TensorProductSpec:
         blocks = []  # (ir_out, mul_out, i1, i2)
         for i, (mul1, ir1) in enumerate(irreps_in1):
             for j, (mul2, ir2) in enumerate(irreps_in2):
-                for ir3 in _product_irreps(ir1, ir2):
+                for ir3 in ir1 * ir2:
                     if keep is not None and ir3 not in keep:
                         continue
                     blocks.append((ir3, mul1 * mul2, i, j))
-        order = sorted(range(len(blocks)), key=lambda b: (_ir_key(blocks[b][0]), b))
+        order = sorted(range(len(blocks)), key=lambda b: (blocks[b][0], b))  # Irrep order
         irreps_out = Irreps([(blocks[b][1], blocks[b][0]) for b in order])
         triples = [(blocks[b][2], blocks[b][3], k) for k, b in enumerate(order)]
-        triples.sort(key=lambda t: (t[0], t[1], _ir_key(irreps_out[t[2]].ir)))
+        triples.sort(key=lambda t: (t[0], t[1], irreps_out[t[2]].ir))
         return cls.from_instructions(
             irreps_in1,
             irreps_in2,
@@ -563,8 +555,8 @@ class TensorProductSpec:
             )
         keep = _to_filter(filter_ir_out)
         out, triples = [], []
-        for i, ((mul, ir1), (_, ir2)) in enumerate(zip(irreps_in1, irreps_in2)):
-            for ir3 in _product_irreps(ir1, ir2):
+        for i, ((mul, ir1), (_, ir2)) in enumerate(zip(irreps_in1, irreps_in2, strict=True)):
+            for ir3 in ir1 * ir2:
                 if keep is not None and ir3 not in keep:
                     continue
                 triples.append((i, i, len(out)))
@@ -599,15 +591,14 @@ class TensorProductSpec:
             found = False
             for i, (mul1, ir1) in enumerate(irreps_in1):
                 for j, (_, ir2) in enumerate(irreps_in2):
-                    if ir3 in _product_irreps(ir1, ir2):
+                    if ir3 in ir1 * ir2:
                         found = True
                         if channel_mode == "uvu" and mul1 != mul3:
                             continue
                         triples.append((i, j, k))
             if not found:
                 reachable = sorted(
-                    {ir3 for _, ir1 in irreps_in1 for _, ir2 in irreps_in2 for ir3 in _product_irreps(ir1, ir2)},
-                    key=_ir_key,
+                    {ir3 for _, ir1 in irreps_in1 for _, ir2 in irreps_in2 for ir3 in ir1 * ir2}
                 )
                 raise ValueError(
                     f"no path of {irreps_in1} x {irreps_in2} produces the output {mul3}x{ir3} "
@@ -668,7 +659,13 @@ class TensorProductSpec:
             (4, 16)
         """
         return cls._connected(
-            irreps_in1, irreps_in2, irreps_out, "uvu", path_normalization, irrep_normalization, method
+            irreps_in1,
+            irreps_in2,
+            irreps_out,
+            "uvu",
+            path_normalization,
+            irrep_normalization,
+            method,
         )
 
     @classmethod
@@ -703,5 +700,11 @@ class TensorProductSpec:
             12
         """
         return cls._connected(
-            irreps_in1, irreps_in2, irreps_out, "uvw", path_normalization, irrep_normalization, method
+            irreps_in1,
+            irreps_in2,
+            irreps_out,
+            "uvw",
+            path_normalization,
+            irrep_normalization,
+            method,
         )

@@ -2,12 +2,13 @@
 
 A checkpoint is one file: a magic line, the SHA-256 of the payload, and the payload (msgpack,
 via ``flax.serialization``) holding the parameters, the optimiser state, the EMA parameters,
-step, epoch, RNG key, plateau state, the configuration (YAML text), the species table and the
-atomic energies. :func:`save_checkpoint` writes it atomically: to a temporary file in the same
-folder, ``fsync``, read back and verified, then ``os.replace`` over the old file, so a crash or
-a full disk leaves the previous checkpoint intact. :func:`load_checkpoint` checks the
-checksum and raises a ``ValueError`` that names the file and the other checkpoint to use when
-it is corrupted.
+step, epoch, plateau state, best validation loss, the configuration (YAML text), the species
+table and the atomic energies (no RNG key: the loop's randomness is a function of the
+configuration's seed and the epoch, so a resumed run needs none). :func:`save_checkpoint` writes
+it atomically: to a temporary file in the same folder, ``fsync``, read back and verified, then
+``os.replace`` over the old file, so a crash or a full disk leaves the previous checkpoint
+intact. :func:`load_checkpoint` checks the checksum and raises a ``ValueError`` that names the
+file and the other checkpoint to use when it is corrupted.
 
 A run keeps two: ``checkpoints/latest.ckpt`` (written after each epoch, used to resume) and
 ``checkpoints/best.ckpt`` (the lowest validation loss, used for test, evaluation and MD).
@@ -71,7 +72,7 @@ def _decode(data: bytes, path: pathlib.Path) -> dict:
         raise corrupted("checksum mismatch: the file was truncated or modified")
     try:
         state = serialization.msgpack_restore(payload)
-    except Exception as error:  # noqa: BLE001 - any parse failure means a bad file
+    except Exception as error:  # any parse failure means a bad file
         raise corrupted(f"cannot decode the payload: {error}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise corrupted(f"unknown format {state.get('format') if isinstance(state, dict) else ''}")
@@ -236,6 +237,7 @@ def restore_tree(template: Any, state: Any) -> Any:
         >>> type(restore_tree(template, saved["opt_state"])[0]).__name__
         'ScaleByAdamState'
     """
+
     def mismatch(reason: str) -> ValueError:
         return ValueError(
             "the checkpoint does not match the current model/optimiser configuration "

@@ -5,6 +5,11 @@ A configuration is a plain nested ``dict``. :func:`default_config` reads the pac
 :func:`validate_config` checks every value, with errors that say which key is wrong and how to
 fix it. Keys under ``model`` that are not in the defaults are passed to the model unchecked (each
 model has its own hyper-parameters); everywhere else an unknown key is an error.
+
+``default.yaml`` does not repeat the model's hyper-parameters: after merging, the ``model``
+section is filled with the defaults of the chosen model
+(:func:`equitens.models.model_defaults`, read from the fields of the model classes), so the
+Python API and ``equitens train`` share one source of defaults.
 """
 
 from __future__ import annotations
@@ -82,24 +87,52 @@ _Loader.add_implicit_resolver(
 
 def _yaml_load(text: str, source: str) -> Any:
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader subclass
     except yaml.YAMLError as error:
         raise ValueError(f"cannot parse {source} as YAML: {error}") from None
 
 
+def _read_default_yaml() -> dict:
+    """The package's ``default.yaml`` as it is (model section not filled)."""
+    text = importlib.resources.files("equitens.train").joinpath("default.yaml").read_text()
+    return _yaml_load(text, "equitens/train/default.yaml")
+
+
+def _fill_model_defaults(config: dict) -> dict:
+    """Fill ``config["model"]`` in place with the defaults of its model; return ``config``.
+
+    The keys already set keep their values; an unknown ``model.name`` is left for
+    :func:`validate_config` to report.
+    """
+    section = config.get("model")
+    if not isinstance(section, Mapping) or section.get("name") not in _CHOICES["model.name"]:
+        return config
+    from equitens.models.build import model_defaults  # the model classes own the defaults
+
+    defaults = model_defaults(section["name"])
+    filled = {"name": section["name"], **defaults, **section}
+    for key, default in defaults.items():  # sections of the model (its plan): fill them too
+        if isinstance(default, Mapping) and isinstance(section.get(key), Mapping):
+            filled[key] = {**default, **section[key]}
+    config["model"] = filled
+    return config
+
+
 def default_config() -> dict:
-    """The default training configuration (the package's ``default.yaml``), as a new dict.
+    """The default training configuration, as a new dict.
+
+    The package's ``default.yaml``, with the ``model`` section filled with the defaults of the
+    model it names (:func:`equitens.models.model_defaults`).
 
     Returns:
         A nested dict; changing it does not change later calls.
 
     Examples:
         >>> config = default_config()
-        >>> config["model"]["name"], config["model"]["conv_method"]
-        ('mace', 'cg')
+        >>> config["model"]["name"], config["model"]["conv_method"], config["model"]["cutoff"]
+        ('mace', 'cg', 4.0)
     """
-    text = importlib.resources.files("equitens.train").joinpath("default.yaml").read_text()
-    return _yaml_load(text, "equitens/train/default.yaml")
+    return _fill_model_defaults(_read_default_yaml())
 
 
 def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
@@ -175,10 +208,12 @@ def _merge(base: dict, update: Mapping, defaults: Mapping, prefix: str = "") -> 
     for key, value in update.items():
         key = str(key)
         dotted = prefix + key
-        free = prefix[:-1] in _FREE_SECTIONS
+        free = bool(prefix) and prefix.partition(".")[0] in _FREE_SECTIONS
         if key not in defaults and not free:
             raise _unknown_key_error(dotted, _root_defaults())
         default = defaults.get(key)
+        if free and isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            default = base[key]  # a free section's own sub-section: merge, don't replace
         if isinstance(default, Mapping):
             if not isinstance(value, Mapping):
                 raise ValueError(
@@ -196,7 +231,7 @@ _ROOT_DEFAULTS: dict | None = None
 def _root_defaults() -> dict:
     global _ROOT_DEFAULTS
     if _ROOT_DEFAULTS is None:
-        _ROOT_DEFAULTS = default_config()
+        _ROOT_DEFAULTS = _read_default_yaml()
     return _ROOT_DEFAULTS
 
 
@@ -206,6 +241,9 @@ def load_config(
     base: Mapping | None = None,
 ) -> dict:
     """Build a validated configuration: defaults, then a YAML file, then ``key=value`` overrides.
+
+    Once everything is merged, the keys of the ``model`` section that are not set take the
+    defaults of the chosen model (:func:`equitens.models.model_defaults`).
 
     Args:
         path: optional YAML file with a (partial) configuration.
@@ -222,7 +260,8 @@ def load_config(
         >>> load_config(overrides=["optimizer.lr=1e-3"])
         Traceback (most recent call last):
         ...
-        ValueError: unknown configuration key 'optimizer.lr'; did you mean 'optimizer.learning_rate'? (see equitens/train/default.yaml for the keys and their meaning)
+        ValueError: unknown configuration key 'optimizer.lr'; did you mean
+        'optimizer.learning_rate'? (see equitens/train/default.yaml for the keys and their meaning)
     """
     defaults = _root_defaults()
     config = copy.deepcopy(defaults)
@@ -241,6 +280,7 @@ def load_config(
         for key in reversed(keys):
             update = {key: update}
         _merge(config, update, defaults)
+    _fill_model_defaults(config)
     validate_config(config)
     return config
 
@@ -248,6 +288,11 @@ def load_config(
 def _get(config: Mapping, dotted: str) -> Any:
     value: Any = config
     for key in dotted.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            raise ValueError(
+                f"the configuration is missing the key {dotted!r}; build it with load_config, "
+                "which fills the defaults"
+            )
         value = value[key]
     return value
 
@@ -308,7 +353,8 @@ def validate_config(config: Mapping) -> None:
         >>> validate_config(config)
         Traceback (most recent call last):
         ...
-        ValueError: configuration key 'optimizer.schedule' must be one of ('constant', 'cosine', 'plateau'), got 'linear'
+        ValueError: configuration key 'optimizer.schedule' must be one of
+        ('constant', 'cosine', 'plateau'), got 'linear'
     """
     defaults = _root_defaults()
     if not isinstance(config, Mapping):
@@ -359,8 +405,10 @@ def validate_config(config: Mapping) -> None:
         raise ValueError("optimizer.plateau_factor must be below 1 (it multiplies the rate)")
     loss = config["loss"]
     if loss["energy_weight"] + loss["forces_weight"] + loss["stress_weight"] <= 0:
-        raise ValueError("at least one of loss.energy_weight, loss.forces_weight, "
-                         "loss.stress_weight must be positive")
+        raise ValueError(
+            "at least one of loss.energy_weight, loss.forces_weight, "
+            "loss.stress_weight must be positive"
+        )
     if config["name"] is not None and (
         not isinstance(config["name"], str) or not re.fullmatch(r"[\w.\-]+", config["name"])
     ):

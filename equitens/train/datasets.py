@@ -45,14 +45,56 @@ class Datasets:
 
 
 def _read(data_module: Any, path: str, data_config: Mapping, key: str) -> list:
+    """The frames of ``data.<key>``; errors name the configuration keys to set.
+
+    The validation and test files may be energy-only (no frame with forces under
+    ``data.forces_key``); the training file needs forces unless ``data.forces_key`` is null, and
+    the isolated-atom file is read without forces.
+    """
     if not pathlib.Path(path).is_file():
         raise ValueError(f"data.{key} {str(path)!r} does not exist; set data.{key}=<extxyz file>")
-    return data_module.read_extxyz(
-        path,
-        energy_key=data_config["energy_key"],
-        forces_key=data_config["forces_key"],
-        stress_key=data_config["stress_key"],
-    )
+    forces_key = None if key == "isolated_file" else data_config["forces_key"]
+    try:
+        configs = data_module.read_extxyz(
+            path,
+            energy_key=data_config["energy_key"],
+            forces_key=forces_key,
+            stress_key=None if key == "isolated_file" else data_config["stress_key"],
+            allow_energy_only=key in ("valid_file", "test_file"),
+        )
+    except data_module.MissingLabelError as error:
+        fix = f"Set data.{error.label}_key=<one of those keys>"
+        if error.label == "forces":
+            fix += ", or data.forces_key=null to train on energies only"
+        raise data_module.MissingLabelError(
+            f"data.{key}={error.where}",
+            error.label,
+            error.key,
+            error.keys_present,
+            note=error.note,
+            fix=fix,
+        ) from None
+    energy_only = configs and all(c.forces is None for c in configs)
+    if key in ("valid_file", "test_file") and forces_key is not None and energy_only:
+        print(
+            f"data.{key} {str(path)!r} has no forces under data.forces_key={forces_key!r}: "
+            "its errors are on energies only"
+        )
+    return configs
+
+
+def _check_elements(configs: Sequence[Any], known: Sequence[int], what: str) -> None:
+    from equitens.train.evaluate import unknown_elements
+
+    unknown = unknown_elements(configs, known)
+    if unknown:
+        from ase.data import chemical_symbols
+
+        names = ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in unknown)
+        raise ValueError(
+            f"the {what} have {names}, which no training frame has: add frames with "
+            f"{'it' if len(unknown) == 1 else 'them'} to data.train_file, or leave them out"
+        )
 
 
 def _is_isolated(config: Any) -> bool:
@@ -67,7 +109,9 @@ def prepare_datasets(config: Mapping) -> Datasets:
     ``data.train_file`` null uses the embedded dataset. Frames with ``config_type``
     ``IsolatedAtom`` give the atomic energies and are left out of the training set. The
     validation and test sets come from their files or are split off the training frames with
-    ``data.valid_fraction`` / ``data.test_fraction`` (deterministic in ``seed``).
+    ``data.valid_fraction`` / ``data.test_fraction`` (deterministic in ``seed``). The validation
+    and test files may hold energies only (no frame with forces under ``data.forces_key``, e.g.
+    a dihedral scan): their errors, and the validation loss, are then on the energies only.
 
     Args:
         config: a full training configuration.
@@ -76,8 +120,9 @@ def prepare_datasets(config: Mapping) -> Datasets:
         The :class:`Datasets`.
 
     Raises:
-        ValueError: from :mod:`equitens.data` for a missing label key, an unknown element, a
-            cutoff too large for the cell, and here when the training set is empty.
+        ValueError: for a missing label key (naming ``data.energy_key``/``data.forces_key``), a
+            validation or test element absent from the training frames, a cell singular along
+            a periodic direction, or an empty training set.
 
     Examples:
         >>> from equitens.train.config import load_config
@@ -90,10 +135,15 @@ def prepare_datasets(config: Mapping) -> Datasets:
     from equitens import data as data_module
 
     data_config = config["data"]
+    if data_config["energy_key"] is None:
+        raise ValueError(
+            "data.energy_key=null reads no energies, but training needs them (the isolated-atom "
+            "energies E0 and the energy loss): set data.energy_key=<the key of the energies>"
+        )
     if data_config["train_file"] is None:
-        frames = list(data_module.load_default_dataset(
-            data_config["default_dataset"], isolated_atoms=True
-        ))
+        frames = list(
+            data_module.load_default_dataset(data_config["default_dataset"], isolated_atoms=True)
+        )
     else:
         frames = _read(data_module, data_config["train_file"], data_config, "train_file")
     isolated = [c for c in frames if _is_isolated(c)]
@@ -106,8 +156,7 @@ def prepare_datasets(config: Mapping) -> Datasets:
         path = data_config["isolated_file"]
         if not pathlib.Path(path).is_file():
             raise ValueError(f"data.isolated_file {str(path)!r} does not exist")
-        extra = data_module.read_extxyz(path, energy_key=data_config["energy_key"],
-                                        forces_key=None, stress_key=None)
+        extra = _read(data_module, path, data_config, "isolated_file")
         if not extra or not all(_is_isolated(c) for c in extra):
             raise ValueError(
                 f"data.isolated_file {str(path)!r} must hold only isolated-atom frames (single "
@@ -118,8 +167,9 @@ def prepare_datasets(config: Mapping) -> Datasets:
     v = 0.0 if valid is not None else float(data_config["valid_fraction"])
     t = 0.0 if test is not None else float(data_config["test_fraction"])
     if v > 0 or t > 0:
-        train, split_valid, split_test = data_module.split(frames, (1.0 - v - t, v, t),
-                                                           config["seed"])
+        train, split_valid, split_test = data_module.split(
+            frames, (1.0 - v - t, v, t), config["seed"]
+        )
     else:
         train, split_valid, split_test = frames, [], []
     valid = split_valid if valid is None else valid
@@ -133,6 +183,12 @@ def prepare_datasets(config: Mapping) -> Datasets:
         )
 
     numbers = sorted({int(z) for c in list(train) + isolated for z in np.asarray(c.atomic_numbers)})
+    for configs, key, split_name in (
+        (valid, "valid_file", "validation"),
+        (test, "test_file", "test"),
+    ):
+        source = data_config[key] if data_config[key] else "split off data.train_file"
+        _check_elements(configs, numbers, f"{split_name} frames ({source})")
     table = data_module.SpeciesTable(tuple(numbers))
     energies = np.asarray(data_module.atomic_energies(list(train) + isolated, table))
     cutoff = float(config["model"]["cutoff"])
@@ -181,10 +237,16 @@ def resolve_auto_model_keys(config: Mapping, datasets: Datasets) -> dict:
         edges = sum(int(np.sum(g.n_edge)) for g in graphs)
         model["avg_num_neighbors"] = round(edges / nodes, 5) if nodes and edges else 1.0
     if model.get("scale") == "auto":
-        squares = [np.asarray(g.nodes["forces"]) ** 2 for g in graphs
-                   if float(np.max(g.globals["forces_weight"])) > 0]
-        rms = float(np.sqrt(np.mean(np.concatenate([q.reshape(-1) for q in squares])))) \
-            if squares else 1.0
+        squares = [
+            np.asarray(g.nodes["forces"]) ** 2
+            for g in graphs
+            if float(np.max(g.globals["forces_weight"])) > 0
+        ]
+        rms = (
+            float(np.sqrt(np.mean(np.concatenate([q.reshape(-1) for q in squares]))))
+            if squares
+            else 1.0
+        )
         model["scale"] = round(rms, 5) if rms > 0 else 1.0
     if model.get("shift") == "auto":
         per_atom = [

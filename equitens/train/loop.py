@@ -22,6 +22,7 @@ the optimiser, EMA and plateau states are all restored.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pathlib
@@ -34,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from equitens.precision import run_dtype
+from equitens.tp.plan import as_plan
 from equitens.train.checkpoint import load_checkpoint, restore_tree, save_checkpoint
 from equitens.train.config import default_config, dump_config, load_config, validate_config
 from equitens.train.datasets import Datasets, prepare_datasets, resolve_auto_model_keys
@@ -180,23 +183,6 @@ def _default_model_fns() -> tuple[Callable, Callable]:
     return models.build_model, models.predict
 
 
-def _dtype(name: str) -> Any:
-    if name == "float64":
-        jax.config.update("jax_enable_x64", True)
-        return np.float64
-    return np.float32
-
-
-def _cast_tree(tree: Any, dtype: Any) -> Any:
-    """Floating leaves to ``dtype`` on the host (numpy: no per-leaf compilation)."""
-
-    def cast(x):
-        x = np.asarray(x)
-        return x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x
-
-    return jax.tree_util.tree_map(cast, tree)
-
-
 def _has_stress(graphs) -> bool:
     for g in graphs:
         if "stress_weight" in g.globals and float(np.max(g.globals["stress_weight"])) > 0:
@@ -204,14 +190,62 @@ def _has_stress(graphs) -> bool:
     return False
 
 
-def _run_dir(config: dict) -> pathlib.Path:
-    if config["name"] is None:
-        config["name"] = f"{config['model']['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return pathlib.Path(config["output_dir"]) / config["name"]
-
-
 def _host(tree: Any) -> Any:
     return jax.device_get(tree)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Paths:
+    """Where a run writes: its folder and its two checkpoints."""
+
+    run_dir: pathlib.Path
+    latest: pathlib.Path
+    best: pathlib.Path
+
+    @classmethod
+    def of(cls, config: dict) -> _Paths:
+        """The paths of a configuration's run; an unnamed run is named after its model and now."""
+        if config["name"] is None:
+            config["name"] = f"{config['model']['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = pathlib.Path(config["output_dir"]) / config["name"]
+        return cls(
+            run_dir, run_dir / "checkpoints" / "latest.ckpt", run_dir / "checkpoints" / "best.ckpt"
+        )
+
+
+@dataclasses.dataclass
+class _Run:
+    """A run in progress: its settings, data and compiled steps, and the state they update."""
+
+    config: dict
+    paths: _Paths
+    datasets: Datasets
+    dtype: Any
+    weights: LossWeights
+    make_loader: Callable
+    train_loader: Any
+    schedule: Callable
+    train_step: Callable
+    eval_step: Callable
+    eval_size: tuple[int, int]
+    valid_batches: list | None
+    state: TrainState
+    plateau: PlateauState = dataclasses.field(default_factory=PlateauState)
+    start_epoch: int = 0
+    best_valid: float = math.inf
+    best_epoch: int = 0
+    elapsed_before: float = 0.0
+
+    def eval_params(self) -> Any:
+        """The parameters to evaluate: the EMA ones when the run keeps an EMA."""
+        state = self.state
+        return state.ema_params if state.ema_params is not None else state.params
+
+    def eval_batches(self, graphs) -> list:
+        """In-order batches of ``graphs``, all of one padded size (one compilation)."""
+        return fixed_size_batches(
+            graphs, int(self.config["data"]["eval_batch_size"]), *self.eval_size
+        )
 
 
 def train(
@@ -223,6 +257,15 @@ def train(
     make_loader: Callable | None = None,
 ) -> dict:
     """Train a model as described by a configuration; returns the final metrics.
+
+    The steps, one private function each: resume (the run's configuration, and its latest
+    checkpoint with ``resume=true``), initialise (model, optimiser, state, compiled steps), per
+    epoch one pass over the training batches and the end of the epoch (validation, schedule,
+    metrics row, checkpoints), then the final evaluation (the best checkpoint on the validation
+    and test sets).
+
+    A ``dtype`` of float64 needs jax's x64 mode switched on beforehand
+    (:mod:`equitens.precision`; ``equitens train`` does it).
 
     Args:
         config: a (partial) configuration dict, merged over the defaults and validated
@@ -241,8 +284,9 @@ def train(
         (and stress) MAE/RMSE of the best checkpoint (eV, eV/atom, eV/A).
 
     Raises:
-        ValueError: for a bad configuration or data (the message says what to fix), or a run
-            folder that already has checkpoints while ``resume`` is false.
+        ValueError: for a bad configuration or data (the message says what to fix), a run
+            folder that already has checkpoints while ``resume`` is false, or float64 without
+            jax's x64 mode.
         TrainingDivergedError: when the loss becomes NaN or infinite; the last checkpoint
             written before that is left untouched.
 
@@ -253,223 +297,315 @@ def train(
         ValueError: configuration key 'training.epochs' must be a positive number, got 0
     """
     config = load_config(base=config or {})
-    dtype = _dtype(config["dtype"])
+    paths = _Paths.of(config)
+    config, resumed = _resume(config, paths)
+    dtype = run_dtype(config["dtype"])
     if build_model is None or predict is None:
         default_build, default_predict = _default_model_fns()
         build_model = build_model or default_build
         predict = predict or default_predict
     make_loader = make_loader or _default_loader(int(config["data"]["num_buckets"]))
-
-    run_dir = _run_dir(config)
-    ckpt_dir = run_dir / "checkpoints"
-    latest_path, best_path = ckpt_dir / "latest.ckpt", ckpt_dir / "best.ckpt"
-    resumed = None
-    if config["resume"]:
-        if not latest_path.is_file():
-            raise ValueError(
-                f"resume=true but {str(latest_path)!r} does not exist: start the run without "
-                "resume, or check name= and output_dir="
-            )
-        resumed = load_checkpoint(latest_path)
-        saved = dict(resumed["config"])
-        # the saved run defines everything but the training section (length, time limit,
-        # progress bar): its keys set now to non-default values replace the saved ones
-        defaults = default_config()["training"]
-        saved["training"] = {
-            **saved["training"],
-            **{k: v for k, v in config["training"].items() if v != defaults.get(k)},
-        }
-        saved["resume"] = True
-        saved["name"], saved["output_dir"] = config["name"], config["output_dir"]
-        validate_config(saved)
-        config = saved
-    elif latest_path.exists() or best_path.exists():
-        raise ValueError(
-            f"the run folder {str(run_dir)!r} already has checkpoints: set resume=true to "
-            "continue it, or choose another name=..."
-        )
-
     datasets = prepare_data(config)
     if not datasets.train:
         raise ValueError("the training set is empty")
     config["model"] = resolve_auto_model_keys(config, datasets)
-    training, opt_config, data_config = config["training"], config["optimizer"], config["data"]
-    batch_size = int(data_config["batch_size"])
+    run = _initialise(config, paths, datasets, dtype, build_model, predict, make_loader)
+    if resumed is not None:
+        _restore(run, resumed)
+    (paths.run_dir / "config.yaml").write_text(dump_config(config))
+    print(_model_line(config["model"]))
+
+    training = config["training"]
+    t_start = time.perf_counter()
+    epoch = run.start_epoch
+    for epoch in range(run.start_epoch + 1, int(training["epochs"]) + 1):
+        losses = _train_epoch(run, epoch)
+        row, improved = _end_epoch(run, epoch, losses, t_start)
+        _print_epoch(row, improved, bool(training["progress"]))
+        if training["max_time"] is not None and row["time_s"] >= float(training["max_time"]):
+            print(
+                f"stopping after epoch {epoch}: training.max_time={training['max_time']} s reached"
+            )
+            break
+    return _final_evaluation(run, epoch, t_start)
+
+
+def _model_line(model: Mapping[str, Any]) -> str:
+    """The model, its tensor-product families and its kernel plan, for the run log."""
+    families = ", ".join(
+        f"{key} {model[key]}" for key in ("conv_method", "product_method") if key in model
+    )
+    line = f"model {model['name']} ({families})"
+    if "plan" in model:
+        line += f", {as_plan(model['plan']).describe(jax.default_backend())}"
+    return line
+
+
+def _resume(config: dict, paths: _Paths) -> tuple[dict, dict | None]:
+    """The configuration of the run and, with ``resume=true``, its latest checkpoint.
+
+    A resumed run keeps its saved configuration but for the training section (length, time
+    limit, progress bar): keys set there now to non-default values replace the saved ones.
+    Without ``resume`` a run folder that has checkpoints is an error (nothing is overwritten).
+    """
+    if not config["resume"]:
+        if paths.latest.exists() or paths.best.exists():
+            raise ValueError(
+                f"the run folder {str(paths.run_dir)!r} already has checkpoints: set resume=true "
+                "to continue it, or choose another name=..."
+            )
+        return config, None
+    if not paths.latest.is_file():
+        raise ValueError(
+            f"resume=true but {str(paths.latest)!r} does not exist: start the run without "
+            "resume, or check name= and output_dir="
+        )
+    resumed = load_checkpoint(paths.latest)
+    saved = dict(resumed["config"])
+    defaults = default_config()["training"]
+    saved["training"] = {
+        **saved["training"],
+        **{k: v for k, v in config["training"].items() if v != defaults.get(k)},
+    }
+    saved["resume"] = True
+    saved["name"], saved["output_dir"] = config["name"], config["output_dir"]
+    validate_config(saved)
+    return saved, resumed
+
+
+def _initialise(
+    config: dict,
+    paths: _Paths,
+    datasets: Datasets,
+    dtype: Any,
+    build_model: Callable,
+    predict: Callable,
+    make_loader: Callable,
+) -> _Run:
+    """The model, the optimiser, the initial state and the compiled train and eval steps.
+
+    Compiled functions are reused by later ``train()`` calls with the same model and settings.
+    """
+    opt_config = config["optimizer"]
     weights = LossWeights.from_config(config["loss"])
-    epochs = int(training["epochs"])
-    train_loader = make_loader(datasets.train, batch_size, True, int(config["seed"]))
-    steps_per_epoch = len(train_loader)
-    total_steps = max(steps_per_epoch * epochs, 1)
+    train_loader = make_loader(
+        datasets.train, int(config["data"]["batch_size"]), True, int(config["seed"])
+    )
+    total_steps = max(len(train_loader) * int(config["training"]["epochs"]), 1)
     optimizer = make_optimizer(opt_config, total_steps=total_steps)
-    schedule = learning_rate_schedule(opt_config, total_steps)
     model = build_model(config, datasets.species, np.asarray(datasets.atomic_energies))
 
     first = next(iter(make_loader(datasets.train[:1], 1, False, 0)))
     init_key = jax.random.PRNGKey(int(config["seed"]))
     # the cache key of the compiled steps: the total number of steps matters only to cosine
-    opt_key = (tuple(sorted(opt_config.items())),
-               total_steps if opt_config["schedule"] == "cosine" else None)
+    opt_key = (
+        tuple(sorted(opt_config.items())),
+        total_steps if opt_config["schedule"] == "cosine" else None,
+    )
     init = _cached(("init", model), lambda: jax.jit(model.init))
-    params = _cast_tree(init(init_key, cast_batch(first, dtype)), dtype)
+    params = cast_batch(init(init_key, cast_batch(first, dtype)), dtype)
     opt_state = _cached(("opt_init", opt_key), lambda: jax.jit(optimizer.init))(params)
     ema_decay = opt_config["ema_decay"]
     ema = params if ema_decay is not None else None
     state = TrainState(params, opt_state, ema, jnp.asarray(0, jnp.int32))
-    plateau = PlateauState()
-    start_epoch, best_valid, best_epoch, elapsed_before = 0, math.inf, 0, 0.0
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if resumed is not None:
-        params = restore_tree(params, resumed["train_params"])
-        state = TrainState(
-            _cast_tree(params, dtype),
-            restore_tree(opt_state, resumed["opt_state"]),
-            _cast_tree(restore_tree(params, resumed["ema_params"]), dtype)
-            if ema_decay is not None else None,
-            jnp.asarray(int(resumed["step"]), jnp.int32),
-        )
-        plateau = PlateauState(**resumed["plateau"])
-        start_epoch = int(resumed["epoch"])
-        best_valid = float(resumed["best_valid_loss"])
-        best_epoch = int(resumed["best_epoch"])
-        elapsed_before = float(resumed["train_time_s"])
-        truncate_metrics(run_dir / "metrics.csv", start_epoch)
-    (run_dir / "config.yaml").write_text(dump_config(config))
 
     compute_stress_train = weights.stress > 0 and _has_stress(datasets.train)
     compute_stress_eval = _has_stress(datasets.valid) or _has_stress(datasets.test)
-    # compiled steps are reused by later train() calls with the same model and settings
     train_step = _cached(
-        ("train", model, predict, opt_key, weights,
-         ema_decay, compute_stress_train),
-        lambda: make_train_step(model, predict, optimizer, weights, ema_decay,
-                                compute_stress_train),
+        ("train", model, predict, opt_key, weights, ema_decay, compute_stress_train),
+        lambda: make_train_step(
+            model, predict, optimizer, weights, ema_decay, compute_stress_train
+        ),
     )
     eval_step = _cached(
         ("eval", model, predict, compute_stress_eval),
         lambda: make_eval_step(model, predict, compute_stress_eval),
     )
-    eval_batch_size = int(data_config["eval_batch_size"])
+    eval_batch_size = int(config["data"]["eval_batch_size"])
     eval_size = padding_size([datasets.valid, datasets.test], eval_batch_size)
-    valid_loader = (
+    valid_batches = (
         fixed_size_batches(datasets.valid, eval_batch_size, *eval_size) if datasets.valid else None
     )
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    return _Run(
+        config,
+        paths,
+        datasets,
+        dtype,
+        weights,
+        make_loader,
+        train_loader,
+        learning_rate_schedule(opt_config, total_steps),
+        train_step,
+        eval_step,
+        eval_size,
+        valid_batches,
+        state,
+    )
 
-    def eval_params(s: TrainState):
-        return s.ema_params if s.ema_params is not None else s.params
 
-    def checkpoint_state(s: TrainState, epoch: int, elapsed: float) -> dict:
-        return {
-            "config": dump_config(config),
-            "species": np.asarray(datasets.species.atomic_numbers, dtype=np.int64),
-            "atomic_energies": np.asarray(datasets.atomic_energies),
-            "params": _host(eval_params(s)),
-            "train_params": _host(s.params),
-            "ema_params": _host(s.ema_params),
-            "opt_state": _host(s.opt_state),
-            "step": int(s.step),
-            "epoch": epoch,
-            "plateau": {"factor": plateau.factor, "best": plateau.best,
-                        "bad_epochs": plateau.bad_epochs},
-            "best_valid_loss": best_valid,
-            "best_epoch": best_epoch,
-            "train_time_s": elapsed,
-        }
+def _restore(run: _Run, resumed: dict) -> None:
+    """Continue from a checkpoint: parameters, optimiser and EMA states, step, plateau state,
+    best validation loss and time so far; ``metrics.csv`` drops the rows of later epochs."""
+    template = run.state
+    params = restore_tree(template.params, resumed["train_params"])
+    ema = None
+    if template.ema_params is not None:
+        ema = cast_batch(restore_tree(params, resumed["ema_params"]), run.dtype)
+    run.state = TrainState(
+        cast_batch(params, run.dtype),
+        restore_tree(template.opt_state, resumed["opt_state"]),
+        ema,
+        jnp.asarray(int(resumed["step"]), jnp.int32),
+    )
+    run.plateau = PlateauState(**resumed["plateau"])
+    run.start_epoch = int(resumed["epoch"])
+    run.best_valid = float(resumed["best_valid_loss"])
+    run.best_epoch = int(resumed["best_epoch"])
+    run.elapsed_before = float(resumed["train_time_s"])
+    truncate_metrics(run.paths.run_dir / "metrics.csv", run.start_epoch)
 
-    progress = bool(training["progress"])
-    t_start = time.perf_counter()
-    epoch = start_epoch
-    for epoch in range(start_epoch + 1, epochs + 1):
-        loader = _epoch_loader(train_loader, epoch, lambda seed: make_loader(
-            datasets.train, batch_size, True, seed), int(config["seed"]))
-        lr_factor = jnp.asarray(plateau.factor, dtype)
-        losses = []
-        bar = _progress_bar(len(loader), f"epoch {epoch}/{epochs}", progress)
-        for batch in loader:
-            new_state, loss, terms = train_step(state, cast_batch(batch, dtype), lr_factor)
-            loss = float(loss)
-            if not math.isfinite(loss):
-                bar.close()
-                raise TrainingDivergedError(
-                    f"the training loss became {loss} at epoch {epoch}, step "
-                    f"{int(state.step) + 1}; "
-                    f"training stopped. The last good checkpoint is kept in {str(ckpt_dir)!r}. "
-                    "Lower optimizer.learning_rate, set optimizer.clip_norm, or check the data "
-                    "for NaN positions or labels."
-                )
-            state = new_state
-            losses.append(loss)
-            bar.set_postfix(
-                loss=f"{loss:.4g}", e=f"{float(terms['energy']):.3g}",
-                f=f"{float(terms['forces']):.3g}", refresh=False,
-            )
-            bar.update(1)
-        bar.close()
 
-        row: dict[str, float] = {
-            "epoch": epoch,
-            "step": int(state.step),
-            "lr": float(schedule(int(state.step) - 1)) * plateau.factor,
-            "train_loss": float(np.mean(losses)) if losses else math.nan,
-        }
-        if valid_loader is not None:
-            errors = evaluate_batches(
-                eval_step, eval_params(state), valid_loader, dtype, weights
-            )
-            row.update({f"valid_{k}": v for k, v in errors.items()})
-            valid_loss = errors["loss"]
-        else:
-            valid_loss = row["train_loss"]
-        if not math.isfinite(valid_loss):
+def _train_epoch(run: _Run, epoch: int) -> list[float]:
+    """One pass over the training batches, shuffled as a function of (seed, epoch) only, with a
+    progress bar of the live losses; returns the batch losses."""
+    config = run.config
+    batch_size = int(config["data"]["batch_size"])
+    loader = _epoch_loader(
+        run.train_loader,
+        epoch,
+        lambda seed: run.make_loader(run.datasets.train, batch_size, True, seed),
+        int(config["seed"]),
+    )
+    lr_factor = jnp.asarray(run.plateau.factor, run.dtype)
+    losses = []
+    description = f"epoch {epoch}/{int(config['training']['epochs'])}"
+    bar = _progress_bar(len(loader), description, bool(config["training"]["progress"]))
+    for batch in loader:
+        state, loss, terms = run.train_step(run.state, cast_batch(batch, run.dtype), lr_factor)
+        loss = float(loss)
+        if not math.isfinite(loss):
+            bar.close()
             raise TrainingDivergedError(
-                f"the validation loss became {valid_loss} at epoch {epoch}; the last good "
-                f"checkpoint is kept in {str(ckpt_dir)!r}"
+                f"the training loss became {loss} at epoch {epoch}, step "
+                f"{int(run.state.step) + 1}; training stopped. The last good checkpoint is kept "
+                f"in {str(run.paths.latest.parent)!r}. Lower optimizer.learning_rate, set "
+                "optimizer.clip_norm, or check the data for NaN positions or labels."
             )
-        if opt_config["schedule"] == "plateau":
-            plateau = plateau_update(
-                plateau, valid_loss, patience=int(opt_config["plateau_patience"]),
-                reduce_factor=float(opt_config["plateau_factor"]),
-                min_factor=float(opt_config["min_lr_factor"]),
-            )
-        elapsed = elapsed_before + time.perf_counter() - t_start
-        row["time_s"] = elapsed
-        improved = valid_loss < best_valid
-        if improved:
-            best_valid, best_epoch = valid_loss, epoch
-        append_metrics(run_dir / "metrics.csv", row)
-        snapshot = checkpoint_state(state, epoch, elapsed)
-        if improved:
-            save_checkpoint(best_path, snapshot)
-        save_checkpoint(latest_path, snapshot)
-        _print_epoch(row, improved, progress)
-        if training["max_time"] is not None and elapsed >= float(training["max_time"]):
-            print(f"stopping after epoch {epoch}: training.max_time={training['max_time']} s "
-                  "reached")
-            break
+        run.state = state
+        losses.append(loss)
+        bar.set_postfix(
+            loss=f"{loss:.4g}",
+            e=f"{float(terms['energy']):.3g}",
+            f=f"{float(terms['forces']):.3g}",
+            refresh=False,
+        )
+        bar.update(1)
+    bar.close()
+    return losses
 
-    plot_learning_curve(run_dir / "metrics.csv", run_dir / "learning_curve.png")
-    best = load_checkpoint(best_path if best_path.is_file() else latest_path)
-    best_params = _cast_tree(best["params"], dtype)
-    best_params = restore_tree(eval_params(state), best_params)
-    results: dict[str, Any] = {
-        "run_dir": str(run_dir),
-        "epochs": int(epoch),
-        "steps": int(state.step),
-        "best_epoch": best_epoch,
-        "best_valid_loss": best_valid,
-        "train_time_s": elapsed_before + time.perf_counter() - t_start,
+
+def _end_epoch(
+    run: _Run, epoch: int, losses: list[float], t_start: float
+) -> tuple[dict[str, float], bool]:
+    """Validate, update the plateau schedule, append the metrics row and write the checkpoints
+    (``best.ckpt`` too when the validation loss improved); returns ``(row, improved)``."""
+    opt_config = run.config["optimizer"]
+    step = int(run.state.step)
+    row: dict[str, float] = {
+        "epoch": epoch,
+        "step": step,
+        "lr": float(run.schedule(step - 1)) * run.plateau.factor,
+        "train_loss": float(np.mean(losses)) if losses else math.nan,
     }
-    for split, graphs in (("valid", datasets.valid), ("test", datasets.test)):
+    if run.valid_batches is not None:
+        errors = evaluate_batches(
+            run.eval_step, run.eval_params(), run.valid_batches, run.dtype, run.weights
+        )
+        row.update({f"valid_{k}": v for k, v in errors.items()})
+        valid_loss = errors["loss"]
+    else:
+        valid_loss = row["train_loss"]
+    if not math.isfinite(valid_loss):
+        raise TrainingDivergedError(
+            f"the validation loss became {valid_loss} at epoch {epoch}; the last good "
+            f"checkpoint is kept in {str(run.paths.latest.parent)!r}"
+        )
+    if opt_config["schedule"] == "plateau":
+        run.plateau = plateau_update(
+            run.plateau,
+            valid_loss,
+            patience=int(opt_config["plateau_patience"]),
+            reduce_factor=float(opt_config["plateau_factor"]),
+            min_factor=float(opt_config["min_lr_factor"]),
+        )
+    elapsed = run.elapsed_before + time.perf_counter() - t_start
+    row["time_s"] = elapsed
+    improved = valid_loss < run.best_valid
+    if improved:
+        run.best_valid, run.best_epoch = valid_loss, epoch
+    append_metrics(run.paths.run_dir / "metrics.csv", row)
+    snapshot = _snapshot(run, epoch, elapsed)
+    if improved:
+        save_checkpoint(run.paths.best, snapshot)
+    save_checkpoint(run.paths.latest, snapshot)
+    return row, improved
+
+
+def _snapshot(run: _Run, epoch: int, elapsed: float) -> dict:
+    """What a checkpoint holds: everything an exact resume, evaluation and MD need."""
+    state, plateau = run.state, run.plateau
+    return {
+        "config": dump_config(run.config),
+        "species": np.asarray(run.datasets.species.atomic_numbers, dtype=np.int64),
+        "atomic_energies": np.asarray(run.datasets.atomic_energies),
+        "params": _host(run.eval_params()),
+        "train_params": _host(state.params),
+        "ema_params": _host(state.ema_params),
+        "opt_state": _host(state.opt_state),
+        "step": int(state.step),
+        "epoch": epoch,
+        "plateau": {
+            "factor": plateau.factor,
+            "best": plateau.best,
+            "bad_epochs": plateau.bad_epochs,
+        },
+        "best_valid_loss": run.best_valid,
+        "best_epoch": run.best_epoch,
+        "train_time_s": elapsed,
+    }
+
+
+def _final_evaluation(run: _Run, epoch: int, t_start: float) -> dict:
+    """Plot the learning curve, evaluate the best checkpoint on the validation and test sets,
+    write ``test_metrics.json``; returns the results of :func:`train`."""
+    paths = run.paths
+    plot_learning_curve(paths.run_dir / "metrics.csv", paths.run_dir / "learning_curve.png")
+    best = load_checkpoint(paths.best if paths.best.is_file() else paths.latest)
+    best_params = restore_tree(run.eval_params(), cast_batch(best["params"], run.dtype))
+    results: dict[str, Any] = {
+        "run_dir": str(paths.run_dir),
+        "epochs": int(epoch),
+        "steps": int(run.state.step),
+        "best_epoch": run.best_epoch,
+        "best_valid_loss": run.best_valid,
+        "train_time_s": run.elapsed_before + time.perf_counter() - t_start,
+    }
+    for split, graphs in (("valid", run.datasets.valid), ("test", run.datasets.test)):
         if not graphs:
             continue
-        loader = fixed_size_batches(graphs, eval_batch_size, *eval_size)
         errors = evaluate_batches(
-            eval_step, best_params, loader, dtype, weights
+            run.eval_step, best_params, run.eval_batches(graphs), run.dtype, run.weights
         )
         results[split] = errors
-        print(format_errors(errors, f"{split} errors of the best checkpoint "
-                                    f"(epoch {best_epoch}, {len(graphs)} configurations):"))
-    (run_dir / "test_metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+        print(
+            format_errors(
+                errors,
+                f"{split} errors of the best checkpoint "
+                f"(epoch {run.best_epoch}, {len(graphs)} configurations):",
+            )
+        )
+    (paths.run_dir / "test_metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 

@@ -22,15 +22,17 @@ OUT = "0e + 0o + 1o + 1e + 2e + 2o"
 
 
 def _rank1_oracle(L: int, channels: int, odd: bool) -> int:
-    """Generic rank of ``(a, b, c) -> (sum_u a[l1,u] b[l2,u] c[ir3,u])`` over the reachable paths."""
+    """Generic rank of ``(a, b, c) -> (sum_u a[l1,u] b[l2,u] c[ir3,u])`` over reachable paths."""
     paths = [
-        p for p in bilinear_paths(natural(L), natural(L), OUT) if (not p.odd) or (odd and p.ir1.l and p.ir2.l)
+        p
+        for p in bilinear_paths(natural(L), natural(L), OUT)
+        if (not p.odd) or (odd and p.ir1.l and p.ir2.l)
     ]
     outs = sorted({p.ir3 for p in paths})
     rng = np.random.default_rng(0)
     a, b, c = (rng.normal(size=(n, channels)) for n in (L + 1, L + 1, len(outs)))
     jac = []
-    for index, p in enumerate(paths):
+    for p in paths:
         i3 = outs.index(p.ir3)
         row = np.zeros((L + 1 + L + 1 + len(outs), channels))
         row[p.ir1.l] += b[p.ir2.l] * c[i3]
@@ -44,7 +46,12 @@ def _rank1_oracle(L: int, channels: int, odd: bool) -> int:
 def test_cg_reaches_every_bilinear_map():
     spec = TensorProductSpec.full(natural(1), natural(1), OUT)
     report = expressivity(spec, irreps_out=OUT)
-    assert report.dimension == report.upper_bound == len(bilinear_paths(natural(1), natural(1), OUT)) == 6
+    assert (
+        report.dimension
+        == report.upper_bound
+        == len(bilinear_paths(natural(1), natural(1), OUT))
+        == 6
+    )
     assert not report.missing
 
 
@@ -63,7 +70,9 @@ def test_gaunt_is_rank_one_per_channel(L, channels):
     assert report.dimension < report.upper_bound
     # interactability: exactly the even paths, every odd (antisymmetric) one is missing
     assert all(not i.odd for i in report.interactions)
-    assert {i for i in report.missing} == {p for p in bilinear_paths(natural(L), natural(L), OUT) if p.odd}
+    assert {i for i in report.missing} == {
+        p for p in bilinear_paths(natural(L), natural(L), OUT) if p.odd
+    }
 
 
 def test_vector_gaunt_reaches_every_interaction():

@@ -32,7 +32,9 @@ def _inputs(conv, edges=6, seed=0):
 
 def _per_channel_norms(x, irreps, C):
     E = x.shape[0]
-    parts = [x[:, sl].reshape(E, C, ir.dim) for (_, ir), sl in zip(irreps, irreps.slices())]
+    parts = [
+        x[:, sl].reshape(E, C, ir.dim) for (_, ir), sl in zip(irreps, irreps.slices(), strict=True)
+    ]
     return jnp.sqrt(sum(jnp.sum(p**2, axis=2) for p in parts))  # (E, C)
 
 
@@ -40,16 +42,22 @@ def test_shared_tensor_matches_an_independent_clebsch_gordan_sum():
     irreps = "0e + 1o + 2e + 1e"
     M = shared_cg_tensor(irreps, 2, irreps)
     spec = TensorProductSpec.channelwise(irreps, "0e + 1o + 2e", irreps)
-    starts = [[s.start for s in ir.slices()] for ir in (spec.irreps_in1, spec.irreps_in2, spec.irreps_out)]
+    starts = [
+        [s.start for s in ir.slices()] for ir in (spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
+    ]
     expected = np.zeros_like(M)
     for p in spec.paths:
         (_, a), (_, b), (_, c) = spec.mul_irreps(p)
         i, j, k = starts[0][p.i_in1], starts[1][p.i_in2], starts[2][p.i_out]
-        expected[i : i + a.dim, j : j + b.dim, k : k + c.dim] += p.coefficient * clebsch_gordan(a.l, b.l, c.l)
+        expected[i : i + a.dim, j : j + b.dim, k : k + c.dim] += p.coefficient * clebsch_gordan(
+            a.l, b.l, c.l
+        )
     np.testing.assert_allclose(M, expected, atol=1e-14)
 
 
-@pytest.mark.parametrize("irreps, lmax", [("3x0e + 3x1o + 3x2e", 2), ("2x0e + 2x1o + 2x1e + 2x2o", 2)])
+@pytest.mark.parametrize(
+    "irreps, lmax", [("3x0e + 3x1o + 3x2e", 2), ("2x0e + 2x1o + 2x1e + 2x2o", 2)]
+)
 def test_exact_equals_cg_with_one_weight_shared_by_all_paths(irreps, lmax):
     cg = edge_convolution(irreps, irreps, lmax, method="cg")
     shared = edge_convolution(irreps, irreps, lmax, method="cp", exact=True)
@@ -68,7 +76,9 @@ def test_exact_shared_conv_is_o3_equivariant(parity):
     x, vectors, w = _inputs(conv, seed=1)
     R = parity * random_rotation(jax.random.PRNGKey(4), dtype=jnp.float64)
     D = D_from_matrix(conv.irreps_in, R)
-    np.testing.assert_allclose(conv(x @ D.T, vectors @ R.T, w), conv(x, vectors, w) @ D.T, atol=1e-11, rtol=0)
+    np.testing.assert_allclose(
+        conv(x @ D.T, vectors @ R.T, w), conv(x, vectors, w) @ D.T, atol=1e-11, rtol=0
+    )
 
 
 @pytest.mark.parametrize("tol", [1e-2, 1e-6])
@@ -117,7 +127,9 @@ def test_gradients_match_finite_differences():
     irreps = "2x0e + 2x1o + 2x2e"
     conv = edge_convolution(irreps, irreps, 2, method="cp", tol=1e-6)
     x, vectors, w = _inputs(conv, edges=3, seed=3)
-    check_grads(jax.jit(lambda v, x_, w_: conv(x_, v, w_)), (vectors, x, w), order=2, modes=("rev",))
+    check_grads(
+        jax.jit(lambda v, x_, w_: conv(x_, v, w_)), (vectors, x, w), order=2, modes=("rev",)
+    )
 
 
 def test_als_recovers_a_low_rank_tensor():
@@ -125,7 +137,9 @@ def test_als_recovers_a_low_rank_tensor():
     M = cp_reconstruct(*(rng.standard_normal((d, 4)) for d in (5, 6, 7)))
     fit = cp_als(M, 4, n_init=3)
     assert fit.rank == 4 and fit.rel_error < 1e-7
-    np.testing.assert_allclose(fit.rel_error, np.linalg.norm(cp_reconstruct(fit.A, fit.B, fit.C) - M) / np.linalg.norm(M))
+    np.testing.assert_allclose(
+        fit.rel_error, np.linalg.norm(cp_reconstruct(fit.A, fit.B, fit.C) - M) / np.linalg.norm(M)
+    )
     low = cp_als(M, 2)
     assert low.rel_error > 1e-2  # rank 2 cannot represent a generic rank-4 tensor
 

@@ -6,6 +6,7 @@ import contextlib
 import io
 import pathlib
 import re
+from itertools import pairwise
 
 PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "guide" / "edge_convolution.md"
 
@@ -16,7 +17,11 @@ def _blocks() -> list[str]:
 
 def _expected_output(block: str) -> list[str]:
     lines = block.splitlines()
-    return [line[2:] for previous, line in zip(lines, lines[1:]) if previous.lstrip().startswith("print(") and line.startswith("# ")]
+    return [
+        line[2:]
+        for previous, line in pairwise(lines)
+        if previous.lstrip().startswith("print(") and line.startswith("# ")
+    ]
 
 
 def test_examples_run_and_print_what_the_page_says():

@@ -24,7 +24,7 @@ def test_cg_equals_channelwise_tensor_product_with_e3nn_harmonics():
     """The message is the "uvu" product (itself checked against e3nn) with e3nn's harmonics."""
     conv = edge_convolution("3x0e + 3x1o + 3x2e", "3x0e + 3x1o + 3x1e + 3x2e", lmax=2)
     x, vectors, weights = _inputs(conv)
-    y = e3nn.spherical_harmonics(str(sh_irreps(2)), vectors, normalize=True).array
+    y = e3nn.spherical_harmonics(sh_irreps(2).to_e3nn(), vectors, normalize=True).array
     spec = TensorProductSpec.channelwise(conv.irreps_in, sh_irreps(2), conv.irreps_out)
     reference = tensor_product_kernel(spec)(x, y, weights)
     ours = conv(x, vectors, weights)

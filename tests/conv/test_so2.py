@@ -15,7 +15,11 @@ CASES = [
     # natural parities, all paths even: only "a" blocks, dense (no gather)
     ("3x0e + 3x1o + 3x2e", "3x0e + 3x1o + 3x2e", 2),
     # mixed parities: odd pairs ("b" blocks), several entries of one degree, sparse gather
-    ("2x0e + 2x1o + 2x2e + 2x3o + 2x1e + 2x0o", "2x0e + 2x1o + 2x1e + 2x2e + 2x2o + 2x3o + 2x3e", 3),
+    (
+        "2x0e + 2x1o + 2x2e + 2x3o + 2x1e + 2x0o",
+        "2x0e + 2x1o + 2x1e + 2x2e + 2x2o + 2x3o + 2x3e",
+        3,
+    ),
     # lmax smaller than l_in + l_out: some pairs uncoupled
     ("2x1o + 2x3e", "2x0e + 2x2o + 2x4e", 2),
 ]
@@ -24,10 +28,14 @@ CASES = [
 def _near_pole_vectors(key, edges):
     v = jax.random.normal(key, (edges, 3), jnp.float64)
     return (
-        v.at[0].set(jnp.array([3e-8, 1.0, -5e-8]))
-        .at[1].set(jnp.array([0.0, -2.0, 0.0]))
-        .at[2].set(jnp.array([-4e-8, -0.5, 2e-8]))
-        .at[3].set(jnp.array([0.0, 1.7, 0.0]))
+        v.at[0]
+        .set(jnp.array([3e-8, 1.0, -5e-8]))
+        .at[1]
+        .set(jnp.array([0.0, -2.0, 0.0]))
+        .at[2]
+        .set(jnp.array([-4e-8, -0.5, 2e-8]))
+        .at[3]
+        .set(jnp.array([0.0, 1.7, 0.0]))
     )
 
 
@@ -92,7 +100,9 @@ def test_second_derivatives_equal_those_of_cg_near_the_poles():
     w_so2 = so2_weights_from_cg(irreps, irreps, lmax, w_cg)
 
     def hessians(conv, w):
-        f = lambda v: jnp.sum(conv(x, v, w) ** 3)  # noqa: E731
+        def f(v):
+            return jnp.sum(conv(x, v, w) ** 3)
+
         return jax.jit(jax.jacrev(jax.grad(f)))(vectors)
 
     np.testing.assert_allclose(hessians(so2, w_so2), hessians(cg, w_cg), atol=1e-9, rtol=1e-10)
@@ -120,7 +130,10 @@ def test_parity_false_is_so3_but_not_o3_equivariant():
     errors = []
     for parity in (1, -1):
         rotation = parity * random_rotation(jax.random.PRNGKey(8), dtype=jnp.float64)
-        d_in, d_out = D_from_matrix(conv.irreps_in, rotation), D_from_matrix(conv.irreps_out, rotation)
+        d_in, d_out = (
+            D_from_matrix(conv.irreps_in, rotation),
+            D_from_matrix(conv.irreps_out, rotation),
+        )
         diff = conv(x @ d_in.T, vectors @ rotation.T, weights) - conv(x, vectors, weights) @ d_out.T
         errors.append(float(jnp.abs(diff).max()))
     assert errors[0] < 1e-11
@@ -145,14 +158,21 @@ def test_truncation_is_equivariant_roll_invariant_and_drops_high_orders(m_max, r
     expected = full(x, vectors, w_full.reshape(x.shape[0], -1))
     if rescale:
         scale = np.concatenate(
-            [np.full(C * ir.dim, np.sqrt(ir.dim / (2 * m_max + 1)) if ir.l > m_max else 1.0) for _, ir in conv.irreps_out]
+            [
+                np.full(C * ir.dim, np.sqrt(ir.dim / (2 * m_max + 1)) if ir.l > m_max else 1.0)
+                for _, ir in conv.irreps_out
+            ]
         )
         expected = expected * scale
     np.testing.assert_allclose(out, expected, atol=1e-12, rtol=0)
-    np.testing.assert_allclose(conv(x, vectors, weights, key=jax.random.PRNGKey(1)), out, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(
+        conv(x, vectors, weights, key=jax.random.PRNGKey(1)), out, atol=1e-12, rtol=0
+    )
     rotation = -random_rotation(jax.random.PRNGKey(2), dtype=jnp.float64)
     d = D_from_matrix(conv.irreps_in, rotation)
-    np.testing.assert_allclose(conv(x @ d.T, vectors @ rotation.T, weights), out @ d.T, atol=1e-11, rtol=0)
+    np.testing.assert_allclose(
+        conv(x @ d.T, vectors @ rotation.T, weights), out @ d.T, atol=1e-11, rtol=0
+    )
 
 
 def test_roll_invariance_with_free_weights():
@@ -169,8 +189,17 @@ def test_gradients_match_finite_differences_near_poles():
     irreps = "2x0e + 2x1o + 2x2e"
     conv = edge_convolution(irreps, irreps, 2, method="so2", m_max=1, rescale=True)
     x, vectors, weights = _inputs(conv, edges=4, seed=12)
-    check_grads(jax.jit(lambda v: conv(x, v, weights)), (vectors,), order=2, modes=("rev",), atol=1e-6, rtol=1e-6)
-    check_grads(jax.jit(lambda x_, w_: conv(x_, vectors, w_)), (x, weights), order=1, modes=("rev",))
+    check_grads(
+        jax.jit(lambda v: conv(x, v, weights)),
+        (vectors,),
+        order=2,
+        modes=("rev",),
+        atol=1e-6,
+        rtol=1e-6,
+    )
+    check_grads(
+        jax.jit(lambda x_, w_: conv(x_, vectors, w_)), (x, weights), order=1, modes=("rev",)
+    )
 
 
 def test_zero_length_edges_have_finite_derivatives():

@@ -37,13 +37,15 @@ def test_least_squares_with_noise_is_close():
 def test_isolated_frames_in_the_data_take_precedence():
     e0 = {1: -13.6, 8: -2035.6}
     configs = _synthetic(e0)
-    configs.append(Configuration(np.array([1]), np.zeros((1, 3)), energy=-10.0,
-                                 config_type="IsolatedAtom"))
+    configs.append(
+        Configuration(np.array([1]), np.zeros((1, 3)), energy=-10.0, config_type="IsolatedAtom")
+    )
     configs.append(Configuration(np.array([8]), np.zeros((1, 3)), energy=-2000.0))
     np.testing.assert_allclose(atomic_energies(configs, SpeciesTable((1, 8))), [-10.0, -2000.0])
     # least_squares ignores them (and the single-atom frames are not fitted)
     np.testing.assert_allclose(
-        atomic_energies(configs, SpeciesTable((1, 8)), method="least_squares"), [-13.6, -2035.6],
+        atomic_energies(configs, SpeciesTable((1, 8)), method="least_squares"),
+        [-13.6, -2035.6],
         atol=1e-8,
     )
 
@@ -60,8 +62,10 @@ def test_partial_isolated_energies_fit_the_rest():
 def test_fixed_composition_gives_min_norm_e0s_that_fit_the_mean():
     rng = np.random.default_rng(1)
     numbers = np.array([6, 6, 8, 1, 1, 1, 1, 1, 1])
-    configs = [Configuration(numbers, rng.normal(size=(9, 3)), energy=-300.0 + rng.normal())
-               for _ in range(20)]
+    configs = [
+        Configuration(numbers, rng.normal(size=(9, 3)), energy=-300.0 + rng.normal())
+        for _ in range(20)
+    ]
     table = SpeciesTable((1, 6, 8))
     fitted = atomic_energies(configs, table)
     counts = np.array([6, 2, 1])
@@ -71,8 +75,9 @@ def test_fixed_composition_gives_min_norm_e0s_that_fit_the_mean():
 
 def test_absent_elements_get_zero_and_errors():
     configs = _synthetic({1: -1.0})
-    np.testing.assert_allclose(atomic_energies(configs, SpeciesTable((1, 3))), [-1.0, 0.0],
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        atomic_energies(configs, SpeciesTable((1, 3))), [-1.0, 0.0], atol=1e-10
+    )
     with pytest.raises(ValueError, match="method must be"):
         atomic_energies(configs, SpeciesTable((1,)), method="mean")
     no_energy = [Configuration(np.array([1, 1]), np.eye(2, 3))]
@@ -88,5 +93,6 @@ def test_isolated_atoms_from_a_separate_file():
     isolated = read_extxyz(SHARED / "ethanol" / "isolated_atoms.xyz")
     train = read_extxyz(SHARED / "ethanol" / "train.xyz", index="0:10")
     fitted = atomic_energies(train, SpeciesTable((1, 6, 8)), isolated=isolated)
-    np.testing.assert_allclose(fitted, [-13.568422383046626, -1025.2770951782686,
-                                        -2035.5709809589698])
+    np.testing.assert_allclose(
+        fitted, [-13.568422383046626, -1025.2770951782686, -2035.5709809589698]
+    )

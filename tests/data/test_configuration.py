@@ -18,8 +18,9 @@ def _frames(n=3, seed=0):
     rng = np.random.default_rng(seed)
     frames = []
     for k in range(n):
-        atoms = Atoms("CuAu2", positions=rng.uniform(0, 4, (3, 3)), cell=np.diag([4.0, 5, 6]),
-                      pbc=True)
+        atoms = Atoms(
+            "CuAu2", positions=rng.uniform(0, 4, (3, 3)), cell=np.diag([4.0, 5, 6]), pbc=True
+        )
         atoms.info["REF_energy"] = -1.5 * k - 0.25
         atoms.arrays["REF_forces"] = rng.normal(size=(3, 3))
         atoms.info["REF_stress"] = rng.normal(size=(3, 3)) * 0.01
@@ -32,10 +33,11 @@ def test_reads_custom_keys(tmp_path):
     frames = _frames()
     path = tmp_path / "ref.xyz"
     ase.io.write(path, frames, format="extxyz")
-    configs = read_extxyz(path, energy_key="REF_energy", forces_key="REF_forces",
-                          stress_key="REF_stress")
+    configs = read_extxyz(
+        path, energy_key="REF_energy", forces_key="REF_forces", stress_key="REF_stress"
+    )
     assert len(configs) == 3
-    for config, atoms in zip(configs, frames):
+    for config, atoms in zip(configs, frames, strict=True):
         assert config.energy == pytest.approx(atoms.info["REF_energy"], abs=1e-12)
         np.testing.assert_allclose(config.forces, atoms.arrays["REF_forces"], atol=1e-7)
         np.testing.assert_allclose(config.stress, atoms.info["REF_stress"], atol=1e-12)
@@ -98,8 +100,11 @@ def test_missing_forces_key_names_file_frame_keys_and_option(tmp_path):
 def test_missing_energy_key(tmp_path):
     path = tmp_path / "ref.xyz"
     ase.io.write(path, _frames(), format="extxyz")
-    with pytest.raises(ValueError, match=r"frame 0 has no energy under the key 'energy'.*"
-                                         r"REF_energy.*energy_key="):
+    with pytest.raises(
+        ValueError,
+        match=r"frame 0 has no energy under the key 'energy'.*"
+        r"REF_energy.*energy_key=",
+    ):
         read_extxyz(path, forces_key="REF_forces")
 
 
@@ -124,9 +129,9 @@ def test_isolated_atoms_need_no_forces(tmp_path):
 def test_nan_positions_name_the_frame(tmp_path):
     path = tmp_path / "nan.xyz"
     path.write_text(
-        "2\nProperties=species:S:1:pos:R:3 energy=-1.0 pbc=\"F F F\"\n"
+        '2\nProperties=species:S:1:pos:R:3 energy=-1.0 pbc="F F F"\n'
         "H 0.0 0.0 0.0\nH 0.7 0.0 0.0\n"
-        "2\nProperties=species:S:1:pos:R:3 energy=-1.0 pbc=\"F F F\"\n"
+        '2\nProperties=species:S:1:pos:R:3 energy=-1.0 pbc="F F F"\n'
         "H 0.0 nan 0.0\nH 0.7 0.0 0.0\n"
     )
     with pytest.raises(ValueError, match=r"frame 1: positions must be finite.*atoms \[0\]"):
@@ -136,9 +141,9 @@ def test_nan_positions_name_the_frame(tmp_path):
 def test_nan_forces_name_the_frame(tmp_path):
     path = tmp_path / "nanf.xyz"
     path.write_text(
-        "1\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 pbc=\"F F F\"\n"
+        '1\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 pbc="F F F"\n'
         "H 0.0 0.0 0.0 0.0 0.0 0.0\n"
-        "2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 pbc=\"F F F\"\n"
+        '2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 pbc="F F F"\n'
         "H 0.0 0.0 0.0 0.1 nan 0.0\nH 0.7 0.0 0.0 0.0 0.0 0.0\n"
     )
     with pytest.raises(ValueError, match=r"frame 1: forces must be finite"):
@@ -148,8 +153,8 @@ def test_nan_forces_name_the_frame(tmp_path):
 def test_zero_atom_frame_names_the_frame(tmp_path):
     path = tmp_path / "empty.xyz"
     path.write_text(
-        "1\nProperties=species:S:1:pos:R:3 energy=-1.0 pbc=\"F F F\"\nH 0.0 0.0 0.0\n"
-        "0\nProperties=species:S:1:pos:R:3 energy=0.0 pbc=\"F F F\"\n"
+        '1\nProperties=species:S:1:pos:R:3 energy=-1.0 pbc="F F F"\nH 0.0 0.0 0.0\n'
+        '0\nProperties=species:S:1:pos:R:3 energy=0.0 pbc="F F F"\n'
     )
     with pytest.raises(ValueError, match="frame 1 has zero atoms"):
         read_extxyz(path, forces_key=None)
@@ -183,10 +188,16 @@ def test_configuration_arrays_are_read_only_copies():
 
 
 def test_to_atoms_round_trip(tmp_path):
-    config = Configuration(np.array([29, 29]), np.array([[0, 0, 0], [1.8, 1.8, 0.0]]),
-                           cell=np.eye(3) * 3.6, pbc=True, energy=-0.5,
-                           forces=np.array([[0.1, 0, 0], [-0.1, 0, 0]]), stress=np.eye(3) * 1e-3,
-                           config_type="fcc")
+    config = Configuration(
+        np.array([29, 29]),
+        np.array([[0, 0, 0], [1.8, 1.8, 0.0]]),
+        cell=np.eye(3) * 3.6,
+        pbc=True,
+        energy=-0.5,
+        forces=np.array([[0.1, 0, 0], [-0.1, 0, 0]]),
+        stress=np.eye(3) * 1e-3,
+        config_type="fcc",
+    )
     path = tmp_path / "rt.xyz"
     ase.io.write(path, config.to_atoms(), format="extxyz")
     (back,) = read_extxyz(path)

@@ -1,5 +1,7 @@
 """The shipped datasets, split, and the datagen command."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -96,8 +98,28 @@ def test_split_is_disjoint_sized_and_keeps_isolated_atoms_in_train():
 
 def test_datagen_cli_metal(tmp_path, capsys):
     out = tmp_path / "al.xyz"
-    assert main(["--kind", "metal", "--element", "Al", "--frames", "3", "--supercell", "1", "1",
-                 "2", "--seed", "4", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "--kind",
+                "metal",
+                "--element",
+                "Al",
+                "--frames",
+                "3",
+                "--supercell",
+                "1",
+                "1",
+                "2",
+                "--seed",
+                "4",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "wrote 4 frames" in capsys.readouterr().out
     configs = read_extxyz(out)
     assert [c.config_type for c in configs] == ["IsolatedAtom"] + ["strained"] * 3
@@ -105,8 +127,25 @@ def test_datagen_cli_metal(tmp_path, capsys):
     cells = np.stack([c.cell for c in configs[1:]])
     assert not np.allclose(cells[0], cells[1])  # random strains
     again = tmp_path / "again.xyz"
-    main(["--kind", "metal", "--element", "Al", "--frames", "3", "--supercell", "1", "1", "2",
-          "--seed", "4", "--out", str(again), "--quiet"])
+    main(
+        [
+            "--kind",
+            "metal",
+            "--element",
+            "Al",
+            "--frames",
+            "3",
+            "--supercell",
+            "1",
+            "1",
+            "2",
+            "--seed",
+            "4",
+            "--out",
+            str(again),
+            "--quiet",
+        ]
+    )
     assert out.read_text() == again.read_text()  # reproducible for a seed
 
 
@@ -116,7 +155,7 @@ def test_datagen_molecule_is_reproducible(tmp_path):
     a = read_extxyz(generate_molecule_dataset(tmp_path / "a.xyz", **kw))
     b = read_extxyz(generate_molecule_dataset(tmp_path / "b.xyz", **kw))
     assert len(a) == 4 and [c.config_type for c in a[2:]] == ["MD", "MD"]
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         np.testing.assert_allclose(x.positions, y.positions, atol=1e-10)
         assert x.energy == pytest.approx(y.energy, abs=1e-10)
     assert not np.allclose(a[2].positions, a[3].positions)
@@ -150,3 +189,12 @@ def test_metal_stress_is_the_strain_derivative_over_volume():
                 energies.append(atoms.get_potential_energy())
             numeric[a, b] = (energies[0] - energies[1]) / (2 * h) / volume
     np.testing.assert_allclose(config.stress, numeric, atol=1e-7)
+
+
+def test_datagen_without_tblite_names_the_extra(tmp_path, monkeypatch):
+    from equitens.extras import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "tblite", None)  # importing it now raises ImportError
+    monkeypatch.setitem(sys.modules, "tblite.ase", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'equitens\[datagen\]'"):
+        generate_molecule_dataset(tmp_path / "x.xyz", molecule="H2O", frames=1)

@@ -6,6 +6,7 @@ import contextlib
 import io
 import pathlib
 import re
+from itertools import pairwise
 
 PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "guide" / "data.md"
 
@@ -19,7 +20,7 @@ def _expected_output(block: str) -> list[str]:
     lines = block.splitlines()
     return [
         line[2:]
-        for previous, line in zip(lines, lines[1:])
+        for previous, line in pairwise(lines)
         if previous.startswith("print(") and line.startswith("# ")
     ]
 

@@ -19,9 +19,15 @@ CELL = np.array([[3.6, 0.0, 0.0], [1.2, 3.3, 0.0], [0.5, -0.7, 3.1]])
 
 def _periodic(seed=0, n=5):
     rng = np.random.default_rng(seed)
-    return Configuration(rng.choice([29, 79], n), rng.uniform(0, 1, (n, 3)) @ CELL, cell=CELL,
-                         pbc=True, energy=-3.0, forces=rng.normal(size=(n, 3)),
-                         stress=np.eye(3) * 0.01)
+    return Configuration(
+        rng.choice([29, 79], n),
+        rng.uniform(0, 1, (n, 3)) @ CELL,
+        cell=CELL,
+        pbc=True,
+        energy=-3.0,
+        forces=rng.normal(size=(n, 3)),
+        stress=np.eye(3) * 0.01,
+    )
 
 
 def test_layout_and_dtypes():
@@ -29,8 +35,15 @@ def test_layout_and_dtypes():
     g = graph_from_configuration(config, 4.0, SpeciesTable((29, 79)))
     assert set(g.nodes) == {"positions", "species", "forces"}
     assert set(g.edges) == {"unit_shifts"}
-    assert set(g.globals) == {"energy", "stress", "cell", "weight", "energy_weight",
-                              "forces_weight", "stress_weight"}
+    assert set(g.globals) == {
+        "energy",
+        "stress",
+        "cell",
+        "weight",
+        "energy_weight",
+        "forces_weight",
+        "stress_weight",
+    }
     n, e = config.num_atoms, int(g.n_edge[0])
     assert g.nodes["positions"].shape == (n, 3) and g.nodes["species"].dtype == np.int32
     assert g.edges["unit_shifts"].shape == (e, 3) and g.edges["unit_shifts"].dtype == np.float64
@@ -47,8 +60,12 @@ def test_layout_and_dtypes():
 
 
 def test_unknown_labels_get_zero_weight_and_molecules_zero_cell():
-    config = Configuration(np.array([8, 1, 1]), [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]],
-                           cell=np.eye(3) * 50.0, pbc=False)
+    config = Configuration(
+        np.array([8, 1, 1]),
+        [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]],
+        cell=np.eye(3) * 50.0,
+        pbc=False,
+    )
     g = graph_from_configuration(config, 5.0, SpeciesTable((1, 8)))
     assert not g.globals["cell"].any() and not g.nodes["forces"].any()
     assert g.globals["energy_weight"].tolist() == [0.0]
@@ -67,18 +84,26 @@ def test_edge_vectors_invariant_under_wrapping_atoms_into_other_cells():
     """Moving atoms by lattice vectors changes shifts, not the multiset of edge vectors."""
     config = _periodic(seed=1)
     table = SpeciesTable((29, 79))
-    moved = Configuration(config.atomic_numbers,
-                          config.positions + np.array([[1, 0, -2], [0, 3, 0], [-1, -1, 1],
-                                                       [2, 0, 0], [0, 0, 0]]) @ CELL,
-                          cell=CELL, pbc=True)
+    moved = Configuration(
+        config.atomic_numbers,
+        config.positions
+        + np.array([[1, 0, -2], [0, 3, 0], [-1, -1, 1], [2, 0, 0], [0, 0, 0]]) @ CELL,
+        cell=CELL,
+        pbc=True,
+    )
 
     def per_atom_sorted(g):
         v = edge_vectors(g)
-        return [np.array(sorted(map(tuple, np.round(v[g.senders == i], 9))))
-                for i in range(config.num_atoms)]
+        return [
+            np.array(sorted(map(tuple, np.round(v[g.senders == i], 9))))
+            for i in range(config.num_atoms)
+        ]
 
-    for a, b in zip(per_atom_sorted(graph_from_configuration(config, 5.0, table)),
-                    per_atom_sorted(graph_from_configuration(moved, 5.0, table))):
+    for a, b in zip(
+        per_atom_sorted(graph_from_configuration(config, 5.0, table)),
+        per_atom_sorted(graph_from_configuration(moved, 5.0, table)),
+        strict=True,
+    ):
         np.testing.assert_allclose(a, b, atol=1e-8)
 
 
@@ -95,12 +120,17 @@ def test_edge_vectors_with_jax_on_a_padded_batch():
 
 def test_atoms_without_neighbours_and_edgeless_batches():
     table = SpeciesTable((1, 8))
-    lonely = Configuration(np.array([8, 1, 1]), [[0, 0, 0], [0.96, 0, 0], [30.0, 0, 0]],
-                           energy=-1.0)
+    lonely = Configuration(
+        np.array([8, 1, 1]), [[0, 0, 0], [0.96, 0, 0], [30.0, 0, 0]], energy=-1.0
+    )
     g = graph_from_configuration(lonely, 3.0, table)
     assert int(g.n_edge[0]) == 2 and 2 not in g.senders and 2 not in g.receivers
-    atoms = [graph_from_configuration(Configuration(np.array([z]), np.zeros((1, 3)), energy=-z),
-                                      5.0, table) for z in (1, 8, 1)]
+    atoms = [
+        graph_from_configuration(
+            Configuration(np.array([z]), np.zeros((1, 3)), energy=-z), 5.0, table
+        )
+        for z in (1, 8, 1)
+    ]
     batches = list(GraphLoader(atoms, batch_size=2, shuffle=False))
     assert [b.senders.shape[0] for b in batches] == [0, 0]
     assert [b.globals["energy"].tolist() for b in batches] == [[-1.0, -8.0, 0.0], [-1.0, 0.0, 0.0]]

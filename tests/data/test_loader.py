@@ -16,8 +16,12 @@ def _graphs(count=23, seed=0):
     graphs = []
     for k in range(count):
         n = int(rng.integers(1, 10))
-        config = Configuration(rng.choice([1, 6, 8], n), rng.uniform(0, 3.5, (n, 3)),
-                               energy=float(k), forces=rng.normal(size=(n, 3)))
+        config = Configuration(
+            rng.choice([1, 6, 8], n),
+            rng.uniform(0, 3.5, (n, 3)),
+            energy=float(k),
+            forces=rng.normal(size=(n, 3)),
+        )
         graphs.append(graph_from_configuration(config, 2.5, TABLE))
     return graphs
 
@@ -30,20 +34,21 @@ def _toy_energy(graph):
     r2 = jnp.sum(v**2, axis=1)
     edge_term = jnp.exp(-r2) * (s[graph.senders] + 1.0) * (s[graph.receivers] + 2.0)
     n_graph = graph.n_node.shape[0]
-    node_graph = jnp.repeat(jnp.arange(n_graph), graph.n_node,
-                            total_repeat_length=x.shape[0])
-    edge_graph = jnp.repeat(jnp.arange(n_graph), graph.n_edge,
-                            total_repeat_length=graph.senders.shape[0])
+    node_graph = jnp.repeat(jnp.arange(n_graph), graph.n_node, total_repeat_length=x.shape[0])
+    edge_graph = jnp.repeat(
+        jnp.arange(n_graph), graph.n_edge, total_repeat_length=graph.senders.shape[0]
+    )
     node_term = jnp.sum(graph.nodes["forces"] ** 2, axis=1) + s
-    return (jax.ops.segment_sum(edge_term, edge_graph, n_graph)
-            + jax.ops.segment_sum(node_term, node_graph, n_graph))
+    return jax.ops.segment_sum(edge_term, edge_graph, n_graph) + jax.ops.segment_sum(
+        node_term, node_graph, n_graph
+    )
 
 
 def _toy_energy_numpy(graph):
     """The same quantity for one unpadded graph, by plain loops (independent oracle)."""
     x, s = graph.nodes["positions"], graph.nodes["species"]
     total = 0.0
-    for i, j in zip(graph.senders, graph.receivers):
+    for i, j in zip(graph.senders, graph.receivers, strict=True):
         total += np.exp(-np.sum((x[j] - x[i]) ** 2)) * (s[i] + 1.0) * (s[j] + 2.0)
     return total + np.sum(graph.nodes["forces"] ** 2) + s.sum()
 
@@ -90,8 +95,9 @@ def test_at_most_num_buckets_shapes_and_compilations():
     shapes = set()
     for _ in range(6):
         for batch in loader:
-            shapes.add((batch.nodes["positions"].shape[0], batch.senders.shape[0],
-                        batch.n_node.shape[0]))
+            shapes.add(
+                (batch.nodes["positions"].shape[0], batch.senders.shape[0], batch.n_node.shape[0])
+            )
             step(batch)
     assert shapes <= set(loader.buckets)
     assert len(traces) == len(shapes) <= 3
@@ -108,14 +114,17 @@ def test_length_order_and_determinism():
     assert len(GraphLoader(graphs, batch_size=4, drop_last=True)) == 5
 
     def labels(loader, epoch):
-        return [b.globals["energy"][: int(jraph.get_graph_padding_mask(b).sum())].tolist()
-                for b in loader.epoch(epoch)]
+        return [
+            b.globals["energy"][: int(jraph.get_graph_padding_mask(b).sum())].tolist()
+            for b in loader.epoch(epoch)
+        ]
 
     a, b = GraphLoader(graphs, 4, seed=7), GraphLoader(graphs, 4, seed=7)
     assert labels(a, 0) == labels(b, 0) and labels(a, 0) != labels(a, 1)
     a.set_epoch(1)
     assert [x.globals["energy"].tolist() for x in a] == [
-        x.globals["energy"].tolist() for x in b.epoch(1)]
+        x.globals["energy"].tolist() for x in b.epoch(1)
+    ]
     unshuffled = GraphLoader(graphs, 4, shuffle=False)
     assert sum(labels(unshuffled, 0), []) == [float(k) for k in range(23)]
     dropped = GraphLoader(graphs, 4, shuffle=True, drop_last=True)

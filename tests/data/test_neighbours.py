@@ -24,14 +24,14 @@ def brute_force(positions, cutoff, cell, pbc):
     pairs = set()
     for shift in itertools.product(*ranges):
         d = positions[None, :, :] + np.array(shift) @ cell - positions[:, None, :]
-        for i, j in zip(*np.nonzero(np.linalg.norm(d, axis=-1) < cutoff)):
+        for i, j in zip(*np.nonzero(np.linalg.norm(d, axis=-1) < cutoff), strict=True):
             if i != j or any(shift):
                 pairs.add((int(i), int(j), *shift))
     return pairs
 
 
 def _as_set(senders, receivers, shifts):
-    return set(zip(senders.tolist(), receivers.tolist(), *shifts.T.tolist()))
+    return set(zip(senders.tolist(), receivers.tolist(), *shifts.T.tolist(), strict=True))
 
 
 TRICLINIC = np.array([[3.1, 0.0, 0.0], [1.4, 2.7, 0.0], [-0.9, 0.6, 2.4]])

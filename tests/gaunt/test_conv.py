@@ -17,7 +17,9 @@ IRREPS_OUT = "3x0e + 3x1o + 3x2e + 3x0o + 3x1e"
 
 
 def _conv(output_weights=False):
-    return edge_convolution(IRREPS_IN, IRREPS_OUT, 2, method="gaunt_grid", output_weights=output_weights)
+    return edge_convolution(
+        IRREPS_IN, IRREPS_OUT, 2, method="gaunt_grid", output_weights=output_weights
+    )
 
 
 def _inputs(conv, seed=0, n=6):
@@ -64,11 +66,15 @@ def test_equivariance_rotation_and_inversion():
     R = random_rotation(jax.random.PRNGKey(7), dtype=jnp.float64)
     for Q in (R, -R):
         d_in, d_out = D_from_matrix(conv.irreps_in, Q), D_from_matrix(conv.irreps_out, Q)
-        np.testing.assert_allclose(f(x @ d_in.T, v @ Q.T, w), f(x, v, w) @ d_out.T, atol=1e-10, rtol=0)
+        np.testing.assert_allclose(
+            f(x @ d_in.T, v @ Q.T, w), f(x, v, w) @ d_out.T, atol=1e-10, rtol=0
+        )
 
 
 def test_errors():
-    with pytest.raises(ValueError, match="cannot produce 3x1e.*Reachable: 0e \\+ 1o \\+ 2e.*method='cg'"):
+    with pytest.raises(
+        ValueError, match="cannot produce 3x1e.*Reachable: 0e \\+ 1o \\+ 2e.*method='cg'"
+    ):
         edge_convolution("3x0e + 3x1o", "3x1e", 1, method="gaunt_grid")
     with pytest.raises(ValueError, match="one multiplicity"):
         edge_convolution("3x0e + 2x1o", "3x0e", 1, method="gaunt_grid")

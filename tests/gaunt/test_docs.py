@@ -6,6 +6,7 @@ import contextlib
 import io
 import pathlib
 import re
+from itertools import pairwise
 
 import pytest
 
@@ -20,7 +21,7 @@ def _expected_output(block: str) -> list[str]:
     """The ``# ...`` lines that follow ``print(...)`` lines (or a ``print`` inside a block)."""
     lines = block.splitlines()
     expected = []
-    for previous, line in zip(lines, lines[1:]):
+    for previous, line in pairwise(lines):
         if "print(" in previous and line.startswith("# "):
             expected.append(line[2:])
     return expected

@@ -1,4 +1,4 @@
-"""``method="gaunt_grid"``: exact Gaunt semantics, parity sectors, equivariance, derivatives, errors.
+"""``method="gaunt_grid"``: exact Gaunt semantics, parity sectors, equivariance, gradients, errors.
 
 Oracles: path-by-path contraction with ``equitens.gaunt`` (exact integers + one sqrt(pi)), the
 ``"cg"`` kernel on :func:`gaunt_cg_spec` (CG with path weights kappa on the same paths),
@@ -16,16 +16,16 @@ from jax.test_util import check_grads
 import equitens.tp.gaunt  # noqa: F401  (registers the Gaunt methods)
 from equitens.so3 import D_from_matrix, Irreps, random_rotation
 from equitens.tp import TensorProductSpec, elementwise_tensor_product, tensor_product
-from equitens.tp.gaunt import plan as gaunt_plan
 from equitens.tp.gaunt import (
     from_grid,
-    gaunt_grid_kernel,
     gaunt_cg_spec,
+    gaunt_grid_kernel,
     gaunt_spec,
     grid_for_power,
     plan_products,
     to_grid,
 )
+from equitens.tp.plan import Plan
 from equitens.tp.registry import tensor_product_kernel
 from tests.gaunt._oracle import contract, natural, rand
 
@@ -80,13 +80,17 @@ def test_channel_modes(mode):
     x, y = rand((2, 6, spec.irreps_in1.dim), 5), rand((6, spec.irreps_in2.dim), 6)  # broadcast
     out = _kernel(spec)(x, y)
     assert out.shape == (2, 6, spec.irreps_out.dim)
-    np.testing.assert_allclose(out, contract(spec, x, np.broadcast_to(y, x.shape)), atol=1e-12, rtol=0)
+    np.testing.assert_allclose(
+        out, contract(spec, x, np.broadcast_to(y, x.shape)), atol=1e-12, rtol=0
+    )
 
 
 def test_e3nn_style_full_spec_uses_gaunt_coefficients():
-    """Per-path output blocks (TensorProductSpec.full): each block is that path's Gaunt contraction."""
+    """Per-path output blocks (TensorProductSpec.full): each is that path's Gaunt contraction."""
     irreps = "2x0e + 1o + 2x2e + 1o"
-    spec = TensorProductSpec.full(irreps, "0e + 1o + 2e", "0e + 1o + 2e + 3o + 4e", method="gaunt_grid")
+    spec = TensorProductSpec.full(
+        irreps, "0e + 1o + 2e", "0e + 1o + 2e + 3o + 4e", method="gaunt_grid"
+    )
     x, y = rand((3, spec.irreps_in1.dim), 7), rand((3, spec.irreps_in2.dim), 8)
     np.testing.assert_allclose(_kernel(spec)(x, y), contract(spec, x, y), atol=1e-12, rtol=0)
 
@@ -98,7 +102,10 @@ def test_functional_entry_points():
     y = e3nn.IrrepsArray("2x0e + 1o", rand((4, 5), 10))
     out = tensor_product(x, y, filter_ir_out="0e + 1o + 2e + 3o", method="gaunt_grid")
     spec = TensorProductSpec.full(
-        Irreps(x.irreps).regroup(), Irreps(y.irreps).regroup(), "0e + 1o + 2e + 3o", method="gaunt_grid"
+        Irreps(x.irreps).regroup(),
+        Irreps(y.irreps).regroup(),
+        "0e + 1o + 2e + 3o",
+        method="gaunt_grid",
     )
     assert out.irreps == spec.irreps_out.simplify().to_e3nn()  # e3nn's output irreps
     np.testing.assert_allclose(out.array, contract(spec, x.array, y.array), atol=1e-12, rtol=0)
@@ -118,17 +125,18 @@ def test_equivariance_rotation_and_inversion(seed):
     for Q in (R, -R):  # a rotation, and a rotation composed with the inversion
         D1, D2 = D_from_matrix(spec.irreps_in1, Q), D_from_matrix(spec.irreps_in2, Q)
         D3 = D_from_matrix(spec.irreps_out, Q)
-        np.testing.assert_allclose(kernel(x @ D1.T, y @ D2.T), kernel(x, y) @ D3.T, atol=1e-10, rtol=0)
+        np.testing.assert_allclose(
+            kernel(x @ D1.T, y @ D2.T), kernel(x, y) @ D3.T, atol=1e-10, rtol=0
+        )
 
 
 @pytest.mark.parametrize("chunked", [True, False])
-def test_gradients_first_and_second_order(chunked, monkeypatch):
+def test_gradients_first_and_second_order(chunked):
     """Both evaluation paths: chunked through equitens.tp.multilinear (custom VJPs, the default)
     and plain JAX autodiff (which also has forward mode)."""
-    monkeypatch.setitem(gaunt_plan._OPTIONS, "chunked", chunked)
-    monkeypatch.setitem(gaunt_plan._OPTIONS, "budget", 64)  # several chunks for 5 samples
+    plan = Plan(gaunt_multilinear=chunked, chunk=64)  # several chunks for 5 samples
     spec = gaunt_spec(natural(1) + " + 1e", natural(2), 3)
-    kernel = jax.jit(gaunt_grid_kernel(spec))  # fresh kernel: the options apply
+    kernel = jax.jit(gaunt_grid_kernel(spec, plan))
     x, y = rand((5, spec.irreps_in1.dim), 12), rand((5, spec.irreps_in2.dim), 13)
     np.testing.assert_allclose(kernel(x, y), contract(spec, x, y), atol=1e-12, rtol=0)
     check_grads(kernel, (x, y), order=2, modes=["rev"], atol=1e-6, rtol=1e-6)
@@ -138,9 +146,13 @@ def test_gradients_first_and_second_order(chunked, monkeypatch):
 
 def test_errors_name_a_method_that_can():
     odd = TensorProductSpec.full("1o", "1o", method="gaunt_grid")
-    with pytest.raises(ValueError, match=r"odd path .*'vector_gaunt'.*'cg'.*filter_ir_out='0e \+ 2e'"):
+    with pytest.raises(
+        ValueError, match=r"odd path .*'vector_gaunt'.*'cg'.*filter_ir_out='0e \+ 2e'"
+    ):
         tensor_product_kernel(odd)
-    weighted = TensorProductSpec.channelwise("2x0e + 2x1o", "0e + 1o", "2x0e + 2x1o", method="gaunt_grid")
+    weighted = TensorProductSpec.channelwise(
+        "2x0e + 2x1o", "0e + 1o", "2x0e + 2x1o", method="gaunt_grid"
+    )
     with pytest.raises(ValueError, match="no per-path weights.*method='cg'"):
         tensor_product_kernel(weighted)
     kernel = tensor_product_kernel(gaunt_spec("0e", "0e"))

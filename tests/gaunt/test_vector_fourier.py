@@ -14,11 +14,19 @@ import pytest
 from jax.test_util import check_grads
 
 import equitens.tp.gaunt  # noqa: F401  (registers the Gaunt methods)
-from equitens.so3 import D_from_matrix, S2Grid, clebsch_gordan, gaunt, random_rotation, spherical_harmonics
+from equitens.so3 import (
+    D_from_matrix,
+    S2Grid,
+    clebsch_gordan,
+    gaunt,
+    random_rotation,
+    spherical_harmonics,
+)
 from equitens.tp import TensorProductSpec
 from equitens.tp.gaunt import fourier as fourier_module
 from equitens.tp.gaunt import gaunt_cg_spec, gaunt_spec, vector_gaunt, vector_gaunt_kappa
 from equitens.tp.gaunt.fourier import fourier_to_sh_table, sh_to_fourier_table
+from equitens.tp.plan import Plan
 from equitens.tp.registry import tensor_product_kernel
 from tests.gaunt._oracle import contract, natural, rand
 
@@ -33,7 +41,9 @@ def test_vector_gaunt_tensor_against_gradients(l1, l2, l3):
     n = jnp.asarray(grid.points.reshape(-1, 3))
 
     def poly(l):  # the harmonic polynomials r^l Y_lm (orthonormal on the sphere)
-        return lambda v: spherical_harmonics(l, v, normalize=False, normalization="integral")[l * l :]
+        return lambda v: spherical_harmonics(l, v, normalize=False, normalization="integral")[
+            l * l :
+        ]
 
     g1 = jax.vmap(jax.jacfwd(poly(l1)))(n)  # (P, d1, 3): Cartesian gradients
     g2 = jax.vmap(jax.jacfwd(poly(l2)))(n)
@@ -44,7 +54,9 @@ def test_vector_gaunt_tensor_against_gradients(l1, l2, l3):
     np.testing.assert_allclose(vector_gaunt(l1, l2, l3), expected, atol=1e-12)
     kappa = vector_gaunt_kappa(l1, l2, l3)
     assert kappa != 0.0
-    np.testing.assert_allclose(vector_gaunt(l1, l2, l3), kappa * np.asarray(clebsch_gordan(l1, l2, l3)), atol=1e-12)
+    np.testing.assert_allclose(
+        vector_gaunt(l1, l2, l3), kappa * np.asarray(clebsch_gordan(l1, l2, l3)), atol=1e-12
+    )
 
 
 def test_vector_gaunt_vanishes_on_even_paths_and_constants():
@@ -82,8 +94,12 @@ def test_equivariance_and_gradients(method):
     x, y = rand((2, spec.irreps_in1.dim), 5), rand((2, spec.irreps_in2.dim), 6)
     R = random_rotation(jax.random.PRNGKey(3), dtype=jnp.float64)
     for Q in (R, -R):
-        D1, D2, D3 = (D_from_matrix(i, Q) for i in (spec.irreps_in1, spec.irreps_in2, spec.irreps_out))
-        np.testing.assert_allclose(kernel(x @ D1.T, y @ D2.T), kernel(x, y) @ D3.T, atol=1e-10, rtol=0)
+        D1, D2, D3 = (
+            D_from_matrix(i, Q) for i in (spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
+        )
+        np.testing.assert_allclose(
+            kernel(x @ D1.T, y @ D2.T), kernel(x, y) @ D3.T, atol=1e-10, rtol=0
+        )
     check_grads(kernel, (x, y), order=2, modes=["rev"], atol=1e-6, rtol=1e-6)
 
 
@@ -91,10 +107,18 @@ def test_fourier_tables_reproduce_harmonics_on_the_torus():
     L = 4
     theta = jnp.array([0.3, 2.0, 3.5, 5.9])  # two of them beyond pi: the extension
     phi = jnp.array([0.1, 4.0, 2.2, 5.0])
-    n = jnp.stack([jnp.sin(theta) * jnp.sin(phi), jnp.cos(theta), jnp.sin(theta) * jnp.cos(phi)], -1)
+    n = jnp.stack(
+        [jnp.sin(theta) * jnp.sin(phi), jnp.cos(theta), jnp.sin(theta) * jnp.cos(phi)], -1
+    )
     expected = spherical_harmonics(L, n, normalization="integral")
     u = np.arange(-L, L + 1)
-    basis = np.exp(1j * (u[None, :, None] * np.asarray(theta)[:, None, None] + u[None, None, :] * np.asarray(phi)[:, None, None]))
+    basis = np.exp(
+        1j
+        * (
+            u[None, :, None] * np.asarray(theta)[:, None, None]
+            + u[None, None, :] * np.asarray(phi)[:, None, None]
+        )
+    )
     values = np.einsum("cq,pq->pc", sh_to_fourier_table(L), basis.reshape(len(theta), -1))
     np.testing.assert_allclose(values.real, expected, atol=1e-13)
     np.testing.assert_allclose(values.imag, 0, atol=1e-13)
@@ -105,11 +129,12 @@ def test_fourier_tables_reproduce_harmonics_on_the_torus():
 
 
 @pytest.mark.parametrize("L, convolution", [(1, "direct"), (3, "fft"), (3, "dft"), (8, "auto")])
-def test_fourier_equals_gaunt_contraction(L, convolution, monkeypatch):
-    monkeypatch.setitem(fourier_module._OPTIONS, "convolution", convolution)
-    spec = gaunt_spec(natural(L), natural(L, pseudo=True) + " + " + natural(1), method="gaunt_fourier")
+def test_fourier_equals_gaunt_contraction(L, convolution):
+    spec = gaunt_spec(
+        natural(L), natural(L, pseudo=True) + " + " + natural(1), method="gaunt_fourier"
+    )
     x, y = rand((3, spec.irreps_in1.dim), L), rand((3, spec.irreps_in2.dim), L + 1)
-    out = fourier_module.gaunt_fourier_kernel(spec)(x, y)  # fresh kernel: the option applies
+    out = fourier_module.gaunt_fourier_kernel(spec, Plan(fourier_convolution=convolution))(x, y)
     expected = contract(spec, x, y)
     assert np.abs(out - expected).max() <= 1e-12 * np.abs(expected).max()
 

@@ -8,7 +8,9 @@ from ase import Atoms
 from ase.neighborlist import neighbor_list
 
 
-def graph_from_atoms(atoms: Atoms, cutoff: float, species_of: dict[int, int], energy: float = 0.0) -> jraph.GraphsTuple:
+def graph_from_atoms(
+    atoms: Atoms, cutoff: float, species_of: dict[int, int], energy: float = 0.0
+) -> jraph.GraphsTuple:
     """One unpadded graph: edges within ``cutoff`` (periodic images where ``atoms.pbc``)."""
     i, j, shifts = neighbor_list("ijS", atoms, cutoff)
     periodic = bool(np.any(atoms.pbc))
@@ -20,7 +22,8 @@ def graph_from_atoms(atoms: Atoms, cutoff: float, species_of: dict[int, int], en
             "species": np.array([species_of[int(z)] for z in atoms.numbers], np.int32),
             "forces": np.zeros((n, 3)),
         },
-        # ASE: D = positions[j] - positions[i] + S @ cell; the contract: receivers - senders + shifts @ cell
+        # ASE: D = positions[j] - positions[i] + S @ cell;
+        # the contract: receivers - senders + shifts @ cell
         edges={"unit_shifts": np.asarray(shifts, np.float64)},
         globals={
             "energy": np.array([energy]),
@@ -41,11 +44,19 @@ def graph_from_atoms(atoms: Atoms, cutoff: float, species_of: dict[int, int], en
 def ethanol(seed: int = 0) -> Atoms:
     """An ethanol-like molecule with jittered positions (C2H6O)."""
     rng = np.random.default_rng(seed)
-    positions = np.array([
-        [0.0, 0.0, 0.0], [1.52, 0.0, 0.0], [2.0, 1.35, 0.0],  # C C O
-        [-0.4, 1.0, 0.1], [-0.4, -0.5, 0.9], [-0.4, -0.5, -0.9],
-        [1.9, -0.5, 0.9], [1.9, -0.5, -0.9], [2.95, 1.3, 0.1],
-    ])
+    positions = np.array(
+        [
+            [0.0, 0.0, 0.0],
+            [1.52, 0.0, 0.0],
+            [2.0, 1.35, 0.0],  # C C O
+            [-0.4, 1.0, 0.1],
+            [-0.4, -0.5, 0.9],
+            [-0.4, -0.5, -0.9],
+            [1.9, -0.5, 0.9],
+            [1.9, -0.5, -0.9],
+            [2.95, 1.3, 0.1],
+        ]
+    )
     return Atoms("CCOHHHHHH", positions=positions + 0.05 * rng.normal(size=positions.shape))
 
 
@@ -69,10 +80,14 @@ def batch(*graphs: jraph.GraphsTuple, pad: tuple[int, int, int] | None = None) -
     return out
 
 
-def transform(graph: jraph.GraphsTuple, matrix: np.ndarray, translation: np.ndarray | None = None) -> jraph.GraphsTuple:
+def transform(
+    graph: jraph.GraphsTuple, matrix: np.ndarray, translation: np.ndarray | None = None
+) -> jraph.GraphsTuple:
     """Apply ``r -> Q r + t`` to positions (rows) and ``Q`` to the lattice vectors."""
     positions = graph.nodes["positions"] @ matrix.T
     if translation is not None:
         positions = positions + translation
     cell = graph.globals["cell"] @ matrix.T
-    return graph._replace(nodes={**graph.nodes, "positions": positions}, globals={**graph.globals, "cell": cell})
+    return graph._replace(
+        nodes={**graph.nodes, "positions": positions}, globals={**graph.globals, "cell": cell}
+    )

@@ -15,16 +15,31 @@ from equitens.models import build_model
 from tests.models._graphs import bulk_cell, ethanol
 
 ATOMIC_NUMBERS = (1, 6, 8)
-CONFIG = {"model": {"name": "mace", "cutoff": 3.0, "num_channels": 4, "lmax": 1, "correlation": 2,
-                    "num_interactions": 2, "radial_mlp": [8], "avg_num_neighbors": 6.0}, "dtype": "float64"}
+CONFIG = {
+    "model": {
+        "name": "mace",
+        "cutoff": 3.0,
+        "num_channels": 4,
+        "lmax": 1,
+        "correlation": 2,
+        "num_interactions": 2,
+        "radial_mlp": [8],
+        "avg_num_neighbors": 6.0,
+    },
+    "dtype": "float64",
+}
 E0 = np.array([-13.6, -1029.0, -2041.0])
 
 
 @functools.cache
 def calculator():
     model = build_model(CONFIG, ATOMIC_NUMBERS, E0)
-    params = EquitensCalculator.init_params(model, bulk_cell(), ATOMIC_NUMBERS, 3.0, jax.random.PRNGKey(0))
-    params = jax.tree_util.tree_map(lambda p: p + 0.2 * np.sign(np.sin(np.arange(p.size).reshape(p.shape))), params)
+    params = EquitensCalculator.init_params(
+        model, bulk_cell(), ATOMIC_NUMBERS, 3.0, jax.random.PRNGKey(0)
+    )
+    params = jax.tree_util.tree_map(
+        lambda p: p + 0.2 * np.sign(np.sin(np.arange(p.size).reshape(p.shape))), params
+    )
     return model, params, EquitensCalculator(model, params, ATOMIC_NUMBERS, cutoff=3.0)
 
 
@@ -59,10 +74,15 @@ def test_from_checkpoint_reproduces_the_calculator(tmp_path):
     from equitens.train.config import dump_config
 
     model, params, calc = calculator()
-    path = save_checkpoint(tmp_path / "best.ckpt", {  # as `equitens train` writes it
-        "config": dump_config(CONFIG), "params": jax.tree_util.tree_map(np.asarray, params),
-        "species": np.array(ATOMIC_NUMBERS), "atomic_energies": E0,
-    })
+    path = save_checkpoint(
+        tmp_path / "best.ckpt",
+        {  # as `equitens train` writes it
+            "config": dump_config(CONFIG),
+            "params": jax.tree_util.tree_map(np.asarray, params),
+            "species": np.array(ATOMIC_NUMBERS),
+            "atomic_energies": E0,
+        },
+    )
     restored = EquitensCalculator.from_checkpoint(path)
     atoms = bulk_cell(seed=3)
     atoms.calc = calc
@@ -90,8 +110,8 @@ def test_unknown_element_is_a_clear_error():
 
 def test_edge_buckets_are_few_and_tight():
     sizes = [_bucket(e) for e in range(1, 5000)]
-    assert all(b >= e for e, b in zip(range(1, 5000), sizes))
-    assert all(b <= max(1.25 * e, e + 16) for e, b in zip(range(1, 5000), sizes))
+    assert all(b >= e for e, b in zip(range(1, 5000), sizes, strict=True))
+    assert all(b <= max(1.25 * e, e + 16) for e, b in zip(range(1, 5000), sizes, strict=True))
     assert len(set(sizes)) < 60
 
 

@@ -11,16 +11,44 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from equitens.models import build_model, predict
-from tests.models._graphs import CUTOFF, SPECIES, batch, bulk_cell, ethanol, graph_from_atoms, transform
+from tests.models._graphs import (
+    CUTOFF,
+    SPECIES,
+    batch,
+    bulk_cell,
+    ethanol,
+    graph_from_atoms,
+    transform,
+)
 
 CONFIGS = {
-    "mace": {"name": "mace", "cutoff": CUTOFF, "num_channels": 8, "lmax": 2, "correlation": 3,
-             "num_interactions": 2, "radial_mlp": [16], "avg_num_neighbors": 8.0,
-             "scale": [1.0, 2.0, 0.5], "shift": [0.1, -0.2, 0.3]},
-    "nequip": {"name": "nequip", "cutoff": CUTOFF, "num_channels": 8, "lmax": 2,
-               "num_interactions": 2, "radial_mlp": [16], "avg_num_neighbors": 8.0},
+    "mace": {
+        "name": "mace",
+        "cutoff": CUTOFF,
+        "num_channels": 8,
+        "lmax": 2,
+        "correlation": 3,
+        "num_interactions": 2,
+        "radial_mlp": [16],
+        "avg_num_neighbors": 8.0,
+        "scale": [1.0, 2.0, 0.5],
+        "shift": [0.1, -0.2, 0.3],
+    },
+    "nequip": {
+        "name": "nequip",
+        "cutoff": CUTOFF,
+        "num_channels": 8,
+        "lmax": 2,
+        "num_interactions": 2,
+        "radial_mlp": [16],
+        "avg_num_neighbors": 8.0,
+    },
 }
-SMALL = {"lmax": 1, "num_interactions": 1, "num_channels": 4}  # for the tests that compile a second derivative
+SMALL = {
+    "lmax": 1,
+    "num_interactions": 1,
+    "num_channels": 4,
+}  # for the tests that compile a second derivative
 E0 = np.array([-13.6, -1029.0, -2041.0])
 BUCKET = (24, 128, 3)  # every batch is padded to this size: one compilation per model
 
@@ -31,17 +59,23 @@ def padded(*atoms_list):
 
 @functools.cache
 def setup(name: str, dtype: str = "float64", small: bool = False):
-    model = build_model({"model": {**CONFIGS[name], **(SMALL if small else {})}, "dtype": dtype}, (1, 6, 8), E0)
+    model = build_model(
+        {"model": {**CONFIGS[name], **(SMALL if small else {})}, "dtype": dtype}, (1, 6, 8), E0
+    )
     graph = padded(ethanol(), bulk_cell())
     if dtype == "float32":  # the float64 parameters, cast (no second initialisation to compile)
-        params = jax.tree_util.tree_map(lambda p: p.astype(jnp.float32), setup(name, "float64", small)[1])
+        params = jax.tree_util.tree_map(
+            lambda p: p.astype(jnp.float32), setup(name, "float64", small)[1]
+        )
         return model, params, graph, jax.jit(lambda p, g: predict(model, p, g))
     # random weights of the right shapes (eval_shape traces init without compiling it): no block
     # stays at a special (e.g. zero) initial value
     shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), graph)
     leaves, tree = jax.tree_util.tree_flatten(shapes)
     keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
-    params = tree.unflatten([0.7 * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys)])
+    params = tree.unflatten(
+        [0.7 * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys, strict=True)]
+    )
     run = jax.jit(lambda p, g: predict(model, p, g))
     return model, params, graph, run
 
@@ -55,8 +89,12 @@ def test_energy_invariant_forces_stress_equivariant(name):
     model, params, graph, run = setup(name)
     ref = numpy_out(run(params, graph))
     assert np.all(np.isfinite(ref["energy"])) and np.abs(ref["forces"]).max() > 1e-3
-    assert np.abs(ref["stress"][1]).max() > 1e-4 and np.abs(ref["stress"][0]).max() == 0  # molecule: no stress
-    assert ref["energy"][2] == 0 and np.abs(ref["forces"][13:]).max() == 0  # the padding graph and nodes
+    assert (
+        np.abs(ref["stress"][1]).max() > 1e-4 and np.abs(ref["stress"][0]).max() == 0
+    )  # molecule: no stress
+    assert (
+        ref["energy"][2] == 0 and np.abs(ref["forces"][13:]).max() == 0
+    )  # the padding graph and nodes
     rotation = Rotation.random(random_state=3).as_matrix()
     for q in (rotation, -np.eye(3), -rotation):
         out = numpy_out(run(params, transform(graph, q, translation=np.array([0.3, -1.2, 2.0]))))
@@ -67,7 +105,7 @@ def test_energy_invariant_forces_stress_equivariant(name):
 
 @pytest.mark.parametrize("name", ["mace", "nequip"])
 def test_padding_changes_nothing(name):
-    """The ethanol alone (15 padding nodes, 72 padding edges) equals the ethanol batched with a cell."""
+    """Ethanol alone (15 padding nodes, 72 padding edges) equals ethanol batched with a cell."""
     model, params, graph, run = setup(name)
     ref = numpy_out(run(params, graph))
     alone = padded(ethanol())
@@ -97,7 +135,10 @@ def test_forces_are_finite_differences_of_energy(name):
     forces = np.asarray(run(params, graph)["forces"])
 
     def energy(r):
-        return float(run(params, graph._replace(nodes={**graph.nodes, "positions": r}))["energy"].sum())
+        return float(
+            run(params, graph._replace(nodes={**graph.nodes, "positions": r}))["energy"].sum()
+        )
+
     rng = np.random.default_rng(0)
     r0 = np.asarray(graph.nodes["positions"])
     h = 1e-5
@@ -115,13 +156,14 @@ def _strained(atoms, eps):
 
 @pytest.mark.parametrize("name", ["mace", "nequip"])
 def test_stress_is_finite_difference_under_strain(name):
-    """ASE's convention: sigma = (1/V) dE/d eps, from energies of strained cells rebuilt from scratch."""
+    """ASE convention: sigma = (1/V) dE/d eps, energies of strained cells rebuilt from scratch."""
     model, params, graph, run = setup(name)
     atoms = bulk_cell()
     stress = np.asarray(run(params, padded(atoms))["stress"][0])
 
     def energy(a):
         return float(run(params, padded(a))["energy"][0])
+
     volume = atoms.get_volume()
     h = 1e-5
     for i, j in [(0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (0, 2)]:
@@ -135,7 +177,7 @@ def test_stress_is_finite_difference_under_strain(name):
 
 @pytest.mark.parametrize("name", ["mace", "nequip"])
 def test_second_order_gradients_of_force_loss(name):
-    """d/dparams of a force loss (a gradient of a gradient) is finite and matches finite differences.
+    """d/dparams of a force loss (a gradient of a gradient) is finite, matches finite differences.
 
     On a one-interaction lmax=1 variant of the test model: the second derivative of the lmax=2
     convolution takes ~20 s to compile on a loaded 2-core machine (the slow test below covers it).
@@ -162,11 +204,18 @@ def _second_order(model, params, graph):
     assert all(np.all(np.isfinite(np.asarray(x))) for x in leaves)
     assert sum(float(jnp.abs(x).sum()) for x in leaves) > 0
     direction = jax.tree_util.tree_map(
-        lambda x: jax.random.normal(jax.random.PRNGKey(x.size), x.shape, x.dtype), params)
+        lambda x: jax.random.normal(jax.random.PRNGKey(x.size), x.shape, x.dtype), params
+    )
     h = 1e-5
-    shifted = lambda s: jax.tree_util.tree_map(lambda p, d: p + s * h * d, params, direction)  # noqa: E731
+
+    def shifted(s):
+        return jax.tree_util.tree_map(lambda p, d: p + s * h * d, params, direction)
+
     fd = (float(value_and_grad(shifted(1))[0]) - float(value_and_grad(shifted(-1))[0])) / (2 * h)
-    analytic = sum(float(jnp.sum(g * d)) for g, d in zip(leaves, jax.tree_util.tree_leaves(direction)))
+    analytic = sum(
+        float(jnp.sum(g * d))
+        for g, d in zip(leaves, jax.tree_util.tree_leaves(direction), strict=True)
+    )
     np.testing.assert_allclose(analytic, fd, rtol=1e-5)
 
 
@@ -174,9 +223,14 @@ def _second_order(model, params, graph):
 def test_float32_agrees_with_float64(name):
     _, params64, graph, run64 = setup(name, small=True)
     model32, params32, _, run32 = setup(name, "float32", small=True)
-    graph32 = graph._replace(nodes={**graph.nodes, "positions": graph.nodes["positions"].astype(np.float32)},
-                             globals={**graph.globals, "cell": graph.globals["cell"].astype(np.float32)})
-    energy_forces = lambda model: jax.jit(lambda p, g: predict(model, p, g, compute_stress=False))  # noqa: E731
+    graph32 = graph._replace(
+        nodes={**graph.nodes, "positions": graph.nodes["positions"].astype(np.float32)},
+        globals={**graph.globals, "cell": graph.globals["cell"].astype(np.float32)},
+    )
+
+    def energy_forces(model):
+        return jax.jit(lambda p, g: predict(model, p, g, compute_stress=False))
+
     out32 = numpy_out(energy_forces(model32)(params32, graph32))
     out64 = numpy_out(energy_forces(setup(name, small=True)[0])(params64, graph))
     assert out32["energy"].dtype == np.float32 and out32["forces"].dtype == np.float32
@@ -217,7 +271,9 @@ def test_bad_configuration_is_a_clear_error(section, message):
 
 def test_keys_of_the_other_model_are_ignored():
     """One configuration file can switch model.name (the training defaults hold MACE's keys)."""
-    model = build_model({"model": {"name": "nequip", "correlation": 2, "hidden_lmax": 1}}, (1, 6, 8), E0)
+    model = build_model(
+        {"model": {"name": "nequip", "correlation": 2, "hidden_lmax": 1}}, (1, 6, 8), E0
+    )
     assert type(model).__name__ == "NequIP"
 
 
@@ -234,7 +290,9 @@ def test_mace_with_other_convolution_families(method):
 
     if method not in available_conv_methods():
         pytest.skip(f"conv method {method!r} is not registered")
-    model = build_model({"model": {**CONFIGS["mace"], "conv_method": method}, "dtype": "float64"}, (1, 6, 8), E0)
+    model = build_model(
+        {"model": {**CONFIGS["mace"], "conv_method": method}, "dtype": "float64"}, (1, 6, 8), E0
+    )
     graph = padded(ethanol(), bulk_cell())
     params = jax.jit(model.init)(jax.random.PRNGKey(0), graph)
     run = jax.jit(lambda p, g: predict(model, p, g))

@@ -15,8 +15,15 @@ from equitens.nn.radial import RadialMLP, bessel_basis, polynomial_envelope, rad
 def test_bessel_basis_is_orthonormal_with_the_r2_measure():
     """int_0^c b_n(r) b_m(r) r^2 dr = delta_nm (the radial Laplacian eigenfunctions)."""
     c = 4.0
-    f = lambda r, n, m: float(bessel_basis(jnp.array(r), c, 4)[n] * bessel_basis(jnp.array(r), c, 4)[m]) * r * r  # noqa: E731
-    gram = np.array([[quad(f, 0, c, args=(n, m), limit=200)[0] for m in range(4)] for n in range(4)])
+
+    def f(r, n, m):
+        return (
+            float(bessel_basis(jnp.array(r), c, 4)[n] * bessel_basis(jnp.array(r), c, 4)[m]) * r * r
+        )
+
+    gram = np.array(
+        [[quad(f, 0, c, args=(n, m), limit=200)[0] for m in range(4)] for n in range(4)]
+    )
     np.testing.assert_allclose(gram, np.eye(4), atol=1e-8)
 
 
@@ -27,13 +34,21 @@ def test_bessel_basis_is_smooth_at_zero():
     np.testing.assert_allclose(at_zero, near, rtol=1e-12)
     grads = jax.jit(jax.jacfwd(jax.grad(lambda r: bessel_basis(r, c, 6).sum())))(jnp.array(0.0))
     assert np.isfinite(float(grads))
-    check_grads(jax.jit(lambda r: bessel_basis(r, c, 6)), (jnp.array([0.3, 1.7, 4.9]),), order=2, modes=["rev"])
+    check_grads(
+        jax.jit(lambda r: bessel_basis(r, c, 6)),
+        (jnp.array([0.3, 1.7, 4.9]),),
+        order=2,
+        modes=["rev"],
+    )
 
 
 @pytest.mark.parametrize("p", [5, 6])
 def test_envelope_vanishes_at_the_cutoff_with_two_derivatives(p):
     c = 3.0
-    env = lambda r: polynomial_envelope(r, c, p)  # noqa: E731
+
+    def env(r):
+        return polynomial_envelope(r, c, p)
+
     assert float(env(jnp.array(0.0))) == 1.0
     r = jnp.array(c - 1e-9)
     assert abs(float(env(r))) < 1e-12

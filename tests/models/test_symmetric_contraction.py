@@ -9,7 +9,11 @@ import pytest
 from jax.test_util import check_grads
 from scipy.spatial.transform import Rotation
 
-from equitens.nn.symmetric_contraction import SymmetricContraction, SymmetricContractionSpec, symmetric_contraction
+from equitens.nn.symmetric_contraction import (
+    SymmetricContraction,
+    SymmetricContractionSpec,
+    symmetric_contraction,
+)
 from equitens.so3 import D_from_matrix
 
 IRREPS_A = "3x0e + 3x1o + 3x2e"
@@ -33,7 +37,10 @@ def test_equivariant_under_rotations_and_inversion(algorithm):
     assert float(jnp.abs(out).max()) > 1e-2
     rotation = Rotation.random(random_state=1).as_matrix()
     for q in (rotation, -np.eye(3), -rotation):
-        d_in, d_out = np.asarray(D_from_matrix(IRREPS_A, q)), np.asarray(D_from_matrix(IRREPS_OUT, q))
+        d_in, d_out = (
+            np.asarray(D_from_matrix(IRREPS_A, q)),
+            np.asarray(D_from_matrix(IRREPS_OUT, q)),
+        )
         rotated = apply(x @ d_in.T)
         np.testing.assert_allclose(rotated, out @ d_out.T, atol=1e-10)
 
@@ -43,7 +50,9 @@ def test_the_three_algorithms_agree():
     x, w, species = _inputs(spec, seed=3)
     reference = symmetric_contraction(spec, w, x, species, "kernel")  # the registry's CG kernels
     for algorithm in ("blocked", "dense"):
-        np.testing.assert_allclose(symmetric_contraction(spec, w, x, species, algorithm), reference, atol=1e-12)
+        np.testing.assert_allclose(
+            symmetric_contraction(spec, w, x, species, algorithm), reference, atol=1e-12
+        )
 
 
 def test_each_degree_is_a_homogeneous_polynomial():
@@ -52,7 +61,9 @@ def test_each_degree_is_a_homogeneous_polynomial():
     x, w, species = _inputs(spec)
     channels = spec.num_channels
     for nu in (1, 2, 3):
-        mask = np.concatenate([np.repeat([d == nu for d, _ in feeding], channels) for feeding in spec.blocks])
+        mask = np.concatenate(
+            [np.repeat([d == nu for d, _ in feeding], channels) for feeding in spec.blocks]
+        )
         assert mask.any()
         w_nu = w * mask
         out = symmetric_contraction(spec, w_nu, x, species)
@@ -69,7 +80,9 @@ def _invariant_features(spec, x, degree):
             continue
         w = np.zeros((1, spec.weight_numel))
         w[0, k] = 1.0
-        columns.append(np.asarray(symmetric_contraction(spec, w, x, jnp.zeros(x.shape[0], int)))[:, 0])
+        columns.append(
+            np.asarray(symmetric_contraction(spec, w, x, jnp.zeros(x.shape[0], int)))[:, 0]
+        )
     return np.stack(columns, axis=1)
 
 
@@ -104,7 +117,9 @@ def test_scalar_example_is_a_polynomial():
     w = jnp.array([[0.5, -1.0, 2.0]])
     x = jnp.array([[1.5], [-0.3]])
     expected = 0.5 * x - x**2 + 2.0 * x**3
-    np.testing.assert_allclose(symmetric_contraction(spec, w, x, jnp.zeros(2, int)), expected, rtol=1e-13)
+    np.testing.assert_allclose(
+        symmetric_contraction(spec, w, x, jnp.zeros(2, int)), expected, rtol=1e-13
+    )
 
 
 @pytest.mark.parametrize("algorithm", ["blocked", pytest.param("dense", marks=pytest.mark.slow)])
@@ -117,7 +132,9 @@ def test_gradients_first_and_second_order(algorithm):
 
 
 def test_flax_module_initialisation():
-    layer = SymmetricContraction(IRREPS_A, "3x0e", 3, num_species=4, param_dtype=jnp.float64)
+    layer = SymmetricContraction(
+        "3x0e", irreps_in=IRREPS_A, correlation=3, num_species=4, param_dtype=jnp.float64
+    )
     x = jnp.ones((2, 27))
     params = layer.init(jax.random.PRNGKey(0), x, jnp.array([0, 3]))
     spec = SymmetricContractionSpec.create(IRREPS_A, "3x0e", 3)
@@ -142,8 +159,14 @@ def test_bad_specs_are_clear_errors(args, message):
 def test_bad_shapes_are_clear_errors():
     spec = SymmetricContractionSpec.create("2x0e", "2x0e", 2)
     with pytest.raises(ValueError, match=r"x must have shape \(num_nodes, 2\)"):
-        symmetric_contraction(spec, jnp.ones((1, spec.weight_numel)), jnp.ones((3, 4)), jnp.zeros(3, int))
+        symmetric_contraction(
+            spec, jnp.ones((1, spec.weight_numel)), jnp.ones((3, 4)), jnp.zeros(3, int)
+        )
     with pytest.raises(ValueError, match="weights must have shape"):
-        symmetric_contraction(spec, jnp.ones(spec.weight_numel), jnp.ones((3, 2)), jnp.zeros(3, int))
+        symmetric_contraction(
+            spec, jnp.ones(spec.weight_numel), jnp.ones((3, 2)), jnp.zeros(3, int)
+        )
     with pytest.raises(ValueError, match="algorithm must be one of"):
-        symmetric_contraction(spec, jnp.ones((1, spec.weight_numel)), jnp.ones((3, 2)), jnp.zeros(3, int), "x")
+        symmetric_contraction(
+            spec, jnp.ones((1, spec.weight_numel)), jnp.ones((3, 2)), jnp.zeros(3, int), "x"
+        )

@@ -39,7 +39,7 @@ def act(x: e3nn.IrrepsArray, matrix: np.ndarray) -> e3nn.IrrepsArray:
     det = np.linalg.det(matrix)
     rotation = matrix * np.sign(det)
     chunks = []
-    for (mul, ir), sl in zip(x.irreps, x.irreps.slices()):
+    for (mul, ir), sl in zip(x.irreps, x.irreps.slices(), strict=True):
         block = x.array[..., sl].reshape(x.shape[:-1] + (mul, ir.dim))
         d = wigner_d(ir.l, rotation) * (ir.p if det < 0 else 1)
         chunks.append(jnp.einsum("ij,...uj->...ui", d, block).reshape(x.shape[:-1] + (-1,)))

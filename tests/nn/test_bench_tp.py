@@ -1,4 +1,4 @@
-"""Smoke test of the tensor-product benchmark harness (benchmarks/tp.py): it verifies, then times."""
+"""Smoke test of the tensor-product benchmark harness (benchmarks/tp.py): verifies, then times."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def test_workloads_have_the_issue_shapes():
     assert x.shape == (8, 32 * 9) and y.shape == (8, 9) and w.shape[0] == 8
     spec = uvu.spec("cg")
     assert spec.channel_mode == "uvu" and str(spec.irreps_out) == str(spec.irreps_in1)
-    np.testing.assert_allclose(np.asarray(y[:, 0]), 1.0, rtol=1e-6)  # component-normalized SH, l = 0
+    np.testing.assert_allclose(
+        np.asarray(y[:, 0]), 1.0, rtol=1e-6
+    )  # component-normalized SH, l = 0
     full = bench.full_problem(2, batch=8)
     assert full.inputs[2] is None
     assert max(ir.l for _, ir in full.spec("cg").irreps_out) == 4
@@ -38,8 +40,24 @@ def test_workloads_have_the_issue_shapes():
 
 def test_a_tiny_run_verifies_times_and_writes(tmp_path):
     result = bench.main(
-        ["--workloads", "full", "--L", "1", "--modes", "fwd,fwd+bwd", "--batch", "32", "--repeats", "1",
-         "--methods", "cg", "--baselines", "e3nn", "--out", str(tmp_path)]
+        [
+            "--workloads",
+            "full",
+            "--L",
+            "1",
+            "--modes",
+            "fwd,fwd+bwd",
+            "--batch",
+            "32",
+            "--repeats",
+            "1",
+            "--methods",
+            "cg",
+            "--baselines",
+            "e3nn",
+            "--out",
+            str(tmp_path),
+        ]
     )
     records = {(r.candidate, r.mode): r for r in result["records"]}
     for mode in ("fwd", "fwd+bwd"):

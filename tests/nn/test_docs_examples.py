@@ -6,6 +6,7 @@ import contextlib
 import io
 import pathlib
 import re
+from itertools import pairwise
 
 PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "guide" / "modules.md"
 
@@ -18,7 +19,7 @@ def _expected_output(block: str) -> list[str]:
     """The ``# ...`` comment lines that directly follow a ``print(...)`` line."""
     lines = block.splitlines()
     expected = []
-    for previous, line in zip(lines, lines[1:]):
+    for previous, line in pairwise(lines):
         if previous.lstrip().startswith("print(") and line.startswith("# "):
             expected.append(line[2:])
     return expected

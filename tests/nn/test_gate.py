@@ -25,7 +25,12 @@ IRREPS = [
 ACTIVATIONS = [
     {},
     {"normalize_act": False},
-    {"even_act": jnp.tanh, "odd_act": jnp.cos, "even_gate_act": jax.nn.silu, "odd_gate_act": jnp.sin},
+    {
+        "even_act": jnp.tanh,
+        "odd_act": jnp.cos,
+        "even_gate_act": jax.nn.silu,
+        "odd_gate_act": jnp.sin,
+    },
 ]
 
 
@@ -45,7 +50,9 @@ def test_equal_to_e3nn_gate(irreps, kwargs):
 
 def test_gated_values_by_hand():
     # normalize_act=False: gelu on the first scalar, sigmoid gates times the vectors
-    x = e3nn.IrrepsArray("0e + 0e + 0o + 1o + 1e", jnp.array([0.3, -1.2, 0.7, 1.0, 2.0, 3.0, -1.0, 0.5, 0.0]))
+    x = e3nn.IrrepsArray(
+        "0e + 0e + 0o + 1o + 1e", jnp.array([0.3, -1.2, 0.7, 1.0, 2.0, 3.0, -1.0, 0.5, 0.0])
+    )
     out = gate(x, normalize_act=False)
     assert out.irreps == e3nn.Irreps("0e + 1o + 1o")  # the odd gate (tanh) turns 1e into 1o
     expected = np.concatenate(

@@ -29,7 +29,9 @@ def _e3nn_reference(irreps_in, irreps_out, biases, key):
     module = e3nn.flax.Linear(irreps_out, biases=biases)
     params = module.init(jax.random.PRNGKey(key), x)
     # random (non-zero) biases too, so that they are checked
-    params = jax.tree.map(lambda a: jax.random.normal(jax.random.PRNGKey(key + 1), a.shape, a.dtype), params)
+    params = jax.tree.map(
+        lambda a: jax.random.normal(jax.random.PRNGKey(key + 1), a.shape, a.dtype), params
+    )
     return x, module, params
 
 
@@ -41,7 +43,9 @@ def test_equal_to_e3nn_flax_linear(irreps_in, irreps_out, biases):
     spec = LinearSpec.create(irreps_in, irreps_out, biases=biases)
     w, b = e3nn_linear_to_flat(params.get("params", {}), irreps_in, spec.weight_blocks())
     assert w.shape == (spec.weight_numel,)
-    out = enn.Linear(irreps_out, biases=biases).apply({"params": {"w": w, **({"b": b} if biases else {})}}, x)
+    out = enn.Linear(irreps_out, biases=biases).apply(
+        {"params": {"w": w, **({"b": b} if biases else {})}}, x
+    )
     assert out.irreps == expected.irreps
     assert out.shape == expected.shape
     np.testing.assert_allclose(out.array, expected.array, rtol=0, atol=1e-12)
@@ -54,7 +58,9 @@ def test_per_species_equal_to_e3nn_indexed_weights(biases):
     species = jnp.array([0, 3, 1, 1, 2, 0, 3, 2, 1])
     module = e3nn.flax.Linear(irreps_out, biases=biases, num_indexed_weights=num_species)
     params = module.init(jax.random.PRNGKey(0), species, x)
-    params = jax.tree.map(lambda a: jax.random.normal(jax.random.PRNGKey(5), a.shape, a.dtype), params)
+    params = jax.tree.map(
+        lambda a: jax.random.normal(jax.random.PRNGKey(5), a.shape, a.dtype), params
+    )
     expected = module.apply(params, species, x)
 
     spec = LinearSpec.create(irreps_in, irreps_out, biases=biases)
@@ -71,12 +77,16 @@ def test_per_species_selects_the_weight_set():
     x = random_input("2x0e + 3x1o", 2, (5, 2))
     species = jnp.array([[0, 1], [2, 2], [1, 0], [0, 0], [2, 1]])
     out = linear(spec, w, x, b, species)
-    singles = np.stack([linear(spec, w[s], x, b[s]).array for s in range(3)])  # (species, 5, 2, dim)
+    singles = np.stack(
+        [linear(spec, w[s], x, b[s]).array for s in range(3)]
+    )  # (species, 5, 2, dim)
     expected = np.take_along_axis(singles, np.asarray(species)[None, :, :, None], axis=0)[0]
     np.testing.assert_allclose(out.array, expected, rtol=0, atol=1e-12)
     # a single species for the whole batch broadcasts
     broadcast = linear(spec, w, x, b, jnp.array(2))
-    np.testing.assert_allclose(broadcast.array, linear(spec, w[2], x, b[2]).array, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        broadcast.array, linear(spec, w[2], x, b[2]).array, rtol=0, atol=1e-12
+    )
 
 
 def test_gradient_normalization_moves_the_scale_into_the_weights():
@@ -90,7 +100,10 @@ def test_gradient_normalization_moves_the_scale_into_the_weights():
     x = random_input(irreps_in, 3)
     w = jax.random.normal(jax.random.PRNGKey(4), (path.weight_numel,), jnp.float64)
     np.testing.assert_allclose(
-        linear(element, w * element.init_std(), x).array, linear(path, w, x).array, rtol=0, atol=1e-12
+        linear(element, w * element.init_std(), x).array,
+        linear(path, w, x).array,
+        rtol=0,
+        atol=1e-12,
     )
     # and both agree with e3nn-jax's "element" gradient normalization
     module = e3nn.flax.Linear(irreps_out, gradient_normalization="element")
@@ -119,13 +132,18 @@ def test_any_chunking_of_the_declared_irreps_is_accepted():
     layer = enn.Linear("3x0e + 1o", irreps_in="2x0e + 1o")
     x = random_input("0e + 1o + 0e", 0)  # same irreps after regroup, other layout
     params = layer.init(jax.random.PRNGKey(0), x)
-    regrouped = e3nn.IrrepsArray("2x0e + 1o", jnp.concatenate([x.array[:, :1], x.array[:, 4:], x.array[:, 1:4]], -1))
+    regrouped = e3nn.IrrepsArray(
+        "2x0e + 1o", jnp.concatenate([x.array[:, :1], x.array[:, 4:], x.array[:, 1:4]], -1)
+    )
     np.testing.assert_allclose(
         layer.apply(params, x).array, layer.apply(params, regrouped).array, rtol=0, atol=1e-14
     )
     # a plain array is read in the declared layout
     np.testing.assert_allclose(
-        layer.apply(params, regrouped.array).array, layer.apply(params, regrouped).array, rtol=0, atol=0
+        layer.apply(params, regrouped.array).array,
+        layer.apply(params, regrouped).array,
+        rtol=0,
+        atol=0,
     )
 
 
@@ -136,7 +154,9 @@ def test_linen_and_nnx_agree_and_jit():
     linen_layer = enn.Linear(irreps_out, num_species=2, biases=True)
     params = linen_layer.init(jax.random.PRNGKey(0), x, species)
     params = jax.tree.map(lambda a: a + 1.0, params)  # non-zero biases
-    nnx_layer = ennx.Linear(irreps_in, irreps_out, num_species=2, biases=True, rngs=nnx.Rngs(1))
+    nnx_layer = ennx.Linear(
+        irreps_out, irreps_in=irreps_in, num_species=2, biases=True, rngs=nnx.Rngs(1)
+    )
     assert nnx_layer.w.shape == params["params"]["w"].shape
     assert nnx_layer.b.shape == params["params"]["b"].shape
     nnx_layer.w[...] = params["params"]["w"]
@@ -147,13 +167,22 @@ def test_linen_and_nnx_agree_and_jit():
     np.testing.assert_array_equal(out.array, expected.array)
 
 
-def test_dtype_follows_the_input():
+def test_computation_follows_the_input_and_parameters_follow_param_dtype():
     spec = LinearSpec.create("2x0e", "0e")
     for dtype in (jnp.float32, jnp.float64):
         x = e3nn.IrrepsArray("2x0e", jnp.ones((3, 2), dtype))
         assert linear(spec, jnp.ones(2, jnp.float64), x).dtype == dtype
-    params = enn.Linear("0e").init(jax.random.PRNGKey(0), e3nn.IrrepsArray("2x0e", jnp.ones((3, 2), jnp.float32)))
-    assert params["params"]["w"].dtype == jnp.float32
+    x64 = e3nn.IrrepsArray("2x0e", jnp.ones((3, 2), jnp.float64))
+    # float32 parameters by default in both flavours (flax's default), whatever the input
+    params = enn.Linear("0e", biases=True).init(jax.random.PRNGKey(0), x64)
+    layer = ennx.Linear("0e", irreps_in="2x0e", biases=True, rngs=nnx.Rngs(0))
+    for w in (params["params"]["w"], params["params"]["b"], layer.w[...], layer.b[...]):
+        assert w.dtype == jnp.float32
+    assert enn.Linear("0e").apply(params, x64).dtype == jnp.float64
+    params = enn.Linear("0e", param_dtype=jnp.float64).init(jax.random.PRNGKey(0), x64)
+    assert params["params"]["w"].dtype == jnp.float64
+    layer = ennx.Linear("0e", irreps_in="2x0e", param_dtype=jnp.float64, rngs=nnx.Rngs(0))
+    assert layer.w.dtype == jnp.float64
 
 
 def test_errors_are_clear():
@@ -181,4 +210,4 @@ def test_errors_are_clear():
     with pytest.raises(ValueError, match="num_species"):
         enn.Linear("0e", num_species=2).init(jax.random.PRNGKey(0), x)
     with pytest.raises(ValueError, match="set num_species"):
-        ennx.Linear("2x0e + 1o", "0e", rngs=nnx.Rngs(0))(x, jnp.zeros(7, int))
+        ennx.Linear("0e", irreps_in="2x0e + 1o", rngs=nnx.Rngs(0))(x, jnp.zeros(7, int))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 import time
@@ -14,10 +15,6 @@ import sympy
 from scipy.linalg import expm
 from sympy.physics.wigner import clebsch_gordan as sympy_cg
 
-import importlib
-
-# The package re-exports the function under the module's name, so import the module explicitly.
-cg_module = importlib.import_module("equitens.so3.clebsch_gordan")
 from equitens.so3.clebsch_gordan import (
     _su2_clebsch_gordan_exact,
     clebsch_gordan,
@@ -25,6 +22,9 @@ from equitens.so3.clebsch_gordan import (
     su2_clebsch_gordan,
 )
 from equitens.so3.generators import real_to_complex, so3_generators
+
+# The package re-exports the function under the module's name, so import the module explicitly.
+cg_module = importlib.import_module("equitens.so3.clebsch_gordan")
 
 
 def _triples(lmax: int, triangle_only: bool = False):
@@ -71,8 +71,21 @@ def test_su2_exact_matches_sympy_all_small():
 
 @pytest.mark.parametrize(
     "args",
-    [(8, 3, 7, -2, 6, 1), (10, -4, 9, 4, 12, 0), (12, 5, 12, -7, 13, -2), (6, 0, 6, 0, 12, 0),
-     (7, 7, 7, -7, 0, 0), (sympy.Rational(15, 2), sympy.Rational(5, 2), 4, -1, sympy.Rational(11, 2), sympy.Rational(3, 2))],
+    [
+        (8, 3, 7, -2, 6, 1),
+        (10, -4, 9, 4, 12, 0),
+        (12, 5, 12, -7, 13, -2),
+        (6, 0, 6, 0, 12, 0),
+        (7, 7, 7, -7, 0, 0),
+        (
+            sympy.Rational(15, 2),
+            sympy.Rational(5, 2),
+            4,
+            -1,
+            sympy.Rational(11, 2),
+            sympy.Rational(3, 2),
+        ),
+    ],
 )
 def test_su2_exact_matches_sympy_large(args):
     _assert_exact_equal(tuple(sympy.sympify(x) for x in args))
@@ -92,7 +105,9 @@ def test_su2_float_is_rounded_exact_value():
 
 def test_su2_known_values_and_zeros():
     assert su2_clebsch_gordan(1, 1, 1, -1, 0, 0) == pytest.approx(1 / math.sqrt(3), abs=2e-16)
-    assert su2_clebsch_gordan(0.5, 0.5, 0.5, -0.5, 0, 0) == pytest.approx(1 / math.sqrt(2), abs=2e-16)
+    assert su2_clebsch_gordan(0.5, 0.5, 0.5, -0.5, 0, 0) == pytest.approx(
+        1 / math.sqrt(2), abs=2e-16
+    )
     assert su2_clebsch_gordan(Fraction(1, 2), Fraction(-1, 2), 0.5, 0.5, 0, 0) == pytest.approx(
         -1 / math.sqrt(2), abs=2e-16
     )
@@ -104,8 +119,14 @@ def test_su2_known_values_and_zeros():
 
 @pytest.mark.parametrize(
     "args",
-    [(-1, 0, 1, 0, 1, 0), (1, 2, 1, 0, 1, 2), (1, 0.5, 1, 0, 1, 0.5), (0.3, 0, 1, 0, 1, 0),
-     (True, 0, 1, 0, 1, 0), ("1", 0, 1, 0, 1, 0)],
+    [
+        (-1, 0, 1, 0, 1, 0),
+        (1, 2, 1, 0, 1, 2),
+        (1, 0.5, 1, 0, 1, 0.5),
+        (0.3, 0, 1, 0, 1, 0),
+        (True, 0, 1, 0, 1, 0),
+        ("1", 0, 1, 0, 1, 0),
+    ],
 )
 def test_su2_bad_input(args):
     with pytest.raises(ValueError):
@@ -195,7 +216,9 @@ def test_invariance_under_rotations(seed):
 
 def test_l1_couplings_are_cartesian():
     # 1 x 1 -> 0 is the dot product and 1 x 1 -> 1 the cross product (x, y, z ordering).
-    np.testing.assert_allclose(clebsch_gordan(1, 1, 0)[:, :, 0], np.eye(3) / math.sqrt(3), atol=1e-16)
+    np.testing.assert_allclose(
+        clebsch_gordan(1, 1, 0)[:, :, 0], np.eye(3) / math.sqrt(3), atol=1e-16
+    )
     eps = np.zeros((3, 3, 3))
     for i, j, k in itertools.permutations(range(3)):
         eps[i, j, k] = np.linalg.det(np.eye(3)[[i, j, k]])
@@ -236,7 +259,7 @@ def test_selection_rule_and_sparse_entries():
         dense = clebsch_gordan(l1, l2, l3)
         sparse = clebsch_gordan_nonzero(l1, l2, l3)
         nonzero = np.nonzero(dense)
-        for got, want in zip(sparse[:3], nonzero):
+        for got, want in zip(sparse[:3], nonzero, strict=True):
             np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(sparse.value, dense[nonzero])
         m1, m2, m3 = sparse.i1 - l1, sparse.i2 - l2, sparse.i3 - l3

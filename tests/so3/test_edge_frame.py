@@ -33,14 +33,18 @@ def _generic(n: int = 32, seed: int = 0) -> np.ndarray:
 
 
 def _special_vectors() -> np.ndarray:
-    return np.concatenate([_generic(16), _near_poles(1e-7), _near_poles(1e-9), np.eye(3), -np.eye(3)])
+    return np.concatenate(
+        [_generic(16), _near_poles(1e-7), _near_poles(1e-9), np.eye(3), -np.eye(3)]
+    )
 
 
 def _check_maps_to_y(v: np.ndarray, R: np.ndarray, tol: float = TOL) -> None:
     # |v| computed from the largest component, so that tiny vectors do not underflow here either
     scale = np.abs(v).max(axis=-1, keepdims=True)
     unit = v / scale / np.linalg.norm(v / scale, axis=-1, keepdims=True)
-    np.testing.assert_allclose(np.einsum("...ij,...j->...i", R, unit), np.broadcast_to(Y, unit.shape), atol=tol)
+    np.testing.assert_allclose(
+        np.einsum("...ij,...j->...i", R, unit), np.broadcast_to(Y, unit.shape), atol=tol
+    )
 
 
 def _check_rotation(R: np.ndarray, tol: float = TOL) -> None:
@@ -55,7 +59,9 @@ def test_maps_edges_to_y_including_poles_and_their_neighbourhoods():
     assert R.shape == v.shape[:-1] + (3, 3)
     _check_rotation(R)
     _check_maps_to_y(v, R)
-    np.testing.assert_allclose(np.einsum("bij,bj->bi", R, v), np.linalg.norm(v, axis=-1)[:, None] * Y, atol=TOL * 3)
+    np.testing.assert_allclose(
+        np.einsum("bij,bj->bi", R, v), np.linalg.norm(v, axis=-1)[:, None] * Y, atol=TOL * 3
+    )
 
 
 def test_frame_of_plus_y_is_identity_and_zero_vector_is_roll():
@@ -65,7 +71,14 @@ def test_frame_of_plus_y_is_identity_and_zero_vector_is_roll():
 
 
 def test_tiny_and_huge_vectors():
-    v = np.array([[1e-100, -2e-100, 5e-101], [0.0, 3e-300, 0.0], [0.0, -1e-200, 1e-207], [1e300, -1e300, 2e299]])
+    v = np.array(
+        [
+            [1e-100, -2e-100, 5e-101],
+            [0.0, 3e-300, 0.0],
+            [0.0, -1e-200, 1e-207],
+            [1e300, -1e300, 2e299],
+        ]
+    )
     R = np.asarray(edge_frame(v))
     _check_rotation(R)
     _check_maps_to_y(v, R)
@@ -86,7 +99,7 @@ def test_roll_is_applied_after_and_broadcasts():
 
 
 def test_is_smooth_across_the_poles():
-    """Approaching +-y from different directions gives the same limit (no jump, unlike Euler frames)."""
+    """Approaching +-y from any direction gives the same limit (no jump, unlike Euler frames)."""
     for sign in (1.0, -1.0):
         limit = np.asarray(edge_frame(jnp.array([0.0, sign, 0.0])))
         for eps in (1e-6, 1e-9):
@@ -174,7 +187,9 @@ def test_m0_row_is_the_spherical_harmonic_of_the_edge():
         D = edge_frame_wigner(lmax, v, gamma)
         for l in range(lmax + 1):
             np.testing.assert_allclose(
-                np.asarray(D[l])[:, l, :], Y_all[:, l * l : (l + 1) ** 2] / np.sqrt(2 * l + 1), atol=TOL
+                np.asarray(D[l])[:, l, :],
+                Y_all[:, l * l : (l + 1) ** 2] / np.sqrt(2 * l + 1),
+                atol=TOL,
             )
 
 
@@ -193,7 +208,9 @@ def test_gradient_of_roll_invariant_output_near_the_singular_direction():
     # rounding is amplified like eps / d^2 at angular distance d from the singular ray
     for distance in (1e-2, 1e-5):
         v = jnp.asarray(SINGULAR_DIRECTION) + distance * jnp.array([0.0, 0.6, 0.8])
-        np.testing.assert_allclose(jax.jacfwd(ours)(v), jax.jacfwd(oracle)(v), atol=1e-15 / distance**2)
+        np.testing.assert_allclose(
+            jax.jacfwd(ours)(v), jax.jacfwd(oracle)(v), atol=1e-15 / distance**2
+        )
     # exactly on the ray: a finite rotation that still maps v to +y up to ~1e-16 / 1e-16
     R = np.asarray(edge_frame(jnp.asarray(SINGULAR_DIRECTION)))
     _check_rotation(R)
@@ -220,8 +237,8 @@ def test_singular_direction_constant():
 
 
 def test_switched_frame_is_roll_equivalent_and_well_conditioned():
-    """continuous=False: same edge direction, frames differ only by a roll, so roll-invariant results
-    agree; across the switching circle R jumps (the test can fail), while D^T F D does not."""
+    """continuous=False: same edge direction, frames differ only by a roll, so roll-invariant
+    results agree; across the switching circle R jumps (the test can fail), D^T F D does not."""
     n = np.asarray(SINGULAR_DIRECTION)
     singular = np.array([n * 2.0, -n, n + 1e-6 * np.array([1.0, 0, 0])])
     R_s = np.asarray(edge_frame(singular, 0.3, continuous=False))
@@ -264,7 +281,7 @@ def test_wigner_layout_list_and_dense():
     blocks = edge_frame_wigner(lmax, v, 0.2)
     assert [b.shape for b in blocks] == [(5, 2 * l + 1, 2 * l + 1) for l in range(lmax + 1)]
     expected = wigner_D_up_to(lmax, edge_frame(v, 0.2))
-    for b, e in zip(blocks, expected):
+    for b, e in zip(blocks, expected, strict=True):
         np.testing.assert_allclose(b, e, atol=0)
     dense = np.asarray(edge_frame_wigner(lmax, v, 0.2, dense=True))
     assert dense.shape == (5, 16, 16)
@@ -276,7 +293,9 @@ def test_wigner_layout_list_and_dense():
         off[:, l * l : (l + 1) ** 2, l * l : (l + 1) ** 2] = 0
     assert not off.any()
     # rotating in and back out is the identity
-    np.testing.assert_allclose(np.swapaxes(dense, -1, -2) @ dense, np.broadcast_to(np.eye(16), dense.shape), atol=TOL)
+    np.testing.assert_allclose(
+        np.swapaxes(dense, -1, -2) @ dense, np.broadcast_to(np.eye(16), dense.shape), atol=TOL
+    )
 
 
 def test_wigner_gradients_finite_at_poles_and_zero_vector():

@@ -47,9 +47,11 @@ def _quadrature_harmonics(lmax: int) -> tuple[np.ndarray, list[np.ndarray]]:
     # e3nn's "legendre" algorithm builds the harmonics from associated Legendre polynomials, without
     # Clebsch-Gordan coefficients (its default recursion uses them), and is quick to set up.
     evaluate = jax.jit(
-        lambda x: e3nn_jax.spherical_harmonics(
-            irreps, x, True, "integral", algorithm=("legendre", "dense")
-        ).array
+        lambda x: (
+            e3nn_jax.spherical_harmonics(
+                irreps, x, True, "integral", algorithm=("legendre", "dense")
+            ).array
+        )
     )
     sh = np.asarray(evaluate(points))
     assert sh.dtype == np.float64
@@ -61,19 +63,25 @@ def test_quadrature_grid_is_orthonormal():
     # Sanity check of the oracle itself: <Y_l, Y_l'> = delta on the grid.
     weights, blocks = _quadrature_harmonics(LMAX_QUADRATURE)
     sh = np.concatenate(blocks, axis=1)
-    np.testing.assert_allclose(np.einsum("p,pa,pb->ab", weights, sh, sh), np.eye(sh.shape[1]), atol=1e-13)
+    np.testing.assert_allclose(
+        np.einsum("p,pa,pb->ab", weights, sh, sh), np.eye(sh.shape[1]), atol=1e-13
+    )
 
 
 def test_matches_quadrature_of_e3nn_harmonics():
     weights, blocks = _quadrature_harmonics(LMAX_QUADRATURE)
     for l1, l2, l3 in _triples(LMAX_QUADRATURE):
-        pair = (weights[:, None, None] * blocks[l1][:, :, None] * blocks[l2][:, None, :]).reshape(len(weights), -1)
+        pair = (weights[:, None, None] * blocks[l1][:, :, None] * blocks[l2][:, None, :]).reshape(
+            len(weights), -1
+        )
         integral = (pair.T @ blocks[l3]).reshape(2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1)
-        np.testing.assert_allclose(gaunt(l1, l2, l3), integral, rtol=0, atol=2e-14, err_msg=str((l1, l2, l3)))
+        np.testing.assert_allclose(
+            gaunt(l1, l2, l3), integral, rtol=0, atol=2e-14, err_msg=str((l1, l2, l3))
+        )
 
 
 def _complex_gaunt(l1: int, l2: int, l3: int) -> np.ndarray:
-    """sympy's integral of Y_{l1 m1} Y_{l2 m2} Y_{l3 m3} (complex, Condon-Shortley, no conjugates)."""
+    """Integral Y_{l1 m1} Y_{l2 m2} Y_{l3 m3} by sympy (complex, Condon-Shortley, no conjugates)."""
     out = np.zeros((2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1))
     for m1, m2 in itertools.product(range(-l1, l1 + 1), range(-l2, l2 + 1)):
         m3 = -m1 - m2
@@ -87,22 +95,30 @@ def _real_from_complex_gaunt(l1: int, l2: int, l3: int) -> np.ndarray:
     # (-i)^l of real_to_complex acts on coefficient vectors, not on the functions); e3nn's harmonics
     # are the standard (z-polar) ones at rotated coordinates, which leaves the integral unchanged.
     q1, q2, q3 = (real_to_complex(l).conj() for l in (l1, l2, l3))
-    g = (-1j) ** (l1 + l2 + l3) * np.einsum("ia,jb,kc,ijk->abc", q1, q2, q3, _complex_gaunt(l1, l2, l3))
+    g = (-1j) ** (l1 + l2 + l3) * np.einsum(
+        "ia,jb,kc,ijk->abc", q1, q2, q3, _complex_gaunt(l1, l2, l3)
+    )
     assert np.abs(g.imag).max(initial=0) < 1e-15
     return g.real
 
 
 def test_matches_sympy_complex_gaunt_small():
     for l1, l2, l3 in _triples(3):
-        np.testing.assert_allclose(gaunt(l1, l2, l3), _real_from_complex_gaunt(l1, l2, l3), rtol=0, atol=1e-15)
+        np.testing.assert_allclose(
+            gaunt(l1, l2, l3), _real_from_complex_gaunt(l1, l2, l3), rtol=0, atol=1e-15
+        )
 
 
 @pytest.mark.parametrize("l1, l2, l3", [(4, 5, 5), (6, 6, 6), (2, 6, 8), (8, 8, 4)])
 def test_matches_sympy_complex_gaunt_larger(l1, l2, l3):
-    np.testing.assert_allclose(gaunt(l1, l2, l3), _real_from_complex_gaunt(l1, l2, l3), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        gaunt(l1, l2, l3), _real_from_complex_gaunt(l1, l2, l3), rtol=0, atol=1e-15
+    )
 
 
-@pytest.mark.parametrize("l1, l2, l3", [(1, 1, 2), (2, 2, 2), (1, 2, 3), (2, 2, 4), (0, 2, 2), (1, 1, 1)])
+@pytest.mark.parametrize(
+    "l1, l2, l3", [(1, 1, 2), (2, 2, 2), (1, 2, 3), (2, 2, 4), (0, 2, 2), (1, 1, 1)]
+)
 def test_matches_sympy_real_gaunt(l1, l2, l3):
     # sympy's real harmonics Z_l^mu (z-polar, [Homeier96]) equal (-1)^mu times the standard
     # (Wikipedia) ones, which are e3nn's at cyclically permuted coordinates (a rotation).
@@ -122,9 +138,13 @@ def test_kappa_relation_even_and_odd_paths():
         triangle = abs(l1 - l2) <= l3 <= l1 + l2
         if triangle and (l1 + l2 + l3) % 2 == 0:
             three_j = float(wigner_3j(l1, l2, l3, 0, 0, 0).evalf(30))
-            expected = math.sqrt((2 * l1 + 1) * (2 * l2 + 1) * (2 * l3 + 1) / (4 * math.pi)) * abs(three_j)
+            expected = math.sqrt((2 * l1 + 1) * (2 * l2 + 1) * (2 * l3 + 1) / (4 * math.pi)) * abs(
+                three_j
+            )
             assert kappa > 0 and kappa == pytest.approx(expected, rel=1e-15, abs=0)
-            np.testing.assert_allclose(gaunt(l1, l2, l3), kappa * clebsch_gordan(l1, l2, l3), rtol=0, atol=1e-16)
+            np.testing.assert_allclose(
+                gaunt(l1, l2, l3), kappa * clebsch_gordan(l1, l2, l3), rtol=0, atol=1e-16
+            )
             assert np.abs(gaunt(l1, l2, l3)).max() > 1e-3
         else:
             assert kappa == 0.0

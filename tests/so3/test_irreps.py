@@ -116,7 +116,7 @@ def test_irrep_equality_and_hash():
     assert Irrep("1o") == "1o" and Irrep("1o") != "1e" and Irrep("1o") != "garbage"
     assert Irrep("1o") == (1, -1) and Irrep("1o") != (1, 1)
     assert Irrep("1o") == e3nn.Irrep("1o") and e3nn.Irrep("1o") == Irrep("1o")
-    assert Irrep("1o") != 1 and Irrep("1o") != None  # noqa: E711
+    assert Irrep("1o") != 1 and Irrep("1o") != None  # noqa: E711 - tests __ne__ with None itself
     assert {Irrep("1o"), Irrep(1, -1), Irrep("1e")} == {Irrep("1o"), Irrep("1e")}
     assert hash(Irrep("2e")) == hash(Irrep(2, 1))
 
@@ -200,7 +200,7 @@ def test_irreps_matches_e3nn(text):
         assert ours.lmax == theirs.lmax
     else:
         with pytest.raises(ValueError, match="holds no irrep"):
-            ours.lmax
+            _ = ours.lmax
     assert ours_mul_irreps(ours.simplify()) == e3nn_mul_irreps(theirs.simplify())
     assert ours_mul_irreps(ours.unify()) == e3nn_mul_irreps(theirs.unify())
     assert ours_mul_irreps(ours.remove_zero_multiplicities()) == e3nn_mul_irreps(
@@ -500,9 +500,7 @@ def valid_irreps_text(draw) -> tuple[str, list[tuple[int, tuple[int, int]]]]:
     """A valid irreps string in varied spellings, and the (mul, (l, p)) list it denotes."""
     items = draw(
         st.lists(
-            st.tuples(
-                st.integers(0, 40), st.tuples(st.integers(0, 12), st.sampled_from([1, -1]))
-            ),
+            st.tuples(st.integers(0, 40), st.tuples(st.integers(0, 12), st.sampled_from([1, -1]))),
             max_size=7,
         )
     )

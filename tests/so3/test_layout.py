@@ -65,7 +65,7 @@ def test_against_e3nn_chunks(text):
     x = jnp.asarray(random_array((5, irreps.dim), seed=1))
     chunks = [
         jnp.swapaxes(chunk, -1, -2).reshape(5, -1)
-        for chunk, (mul, _) in zip(e3nn.IrrepsArray(text, x).chunks, irreps)
+        for chunk, (mul, _) in zip(e3nn.IrrepsArray(text, x).chunks, irreps, strict=True)
         if chunk is not None and mul > 0
     ]
     np.testing.assert_array_equal(mul_ir_to_ir_mul(x, irreps), jnp.concatenate(chunks, axis=-1))
@@ -102,10 +102,13 @@ def test_gradients_all_orders_and_no_scatter():
         cotangent = jax.jit(lambda x, w, f=f: jax.vjp(lambda y: f(y, irreps), x)[1](w)[0])(x, w)
         np.testing.assert_array_equal(cotangent, g(w, irreps))
         # Second order, forward-over-reverse and reverse-over-reverse: sum(f(x)^3) = sum(x^3).
-        cube = lambda v, f=f: jnp.sum(f(v, irreps) ** 3)  # noqa: E731
+
+        def cube(v, f=f):
+            return jnp.sum(f(v, irreps) ** 3)
+
         hessian = jax.jit(jax.hessian(cube))(x[0])
         np.testing.assert_allclose(hessian, np.diag(6 * np.asarray(x[0])), rtol=1e-14)
-        grad_of_grad = jax.jit(jax.grad(lambda v: jnp.sum(jax.grad(cube)(v))))(x)
+        grad_of_grad = jax.jit(jax.grad(lambda v, cube=cube: jnp.sum(jax.grad(cube)(v))))(x)
         np.testing.assert_allclose(grad_of_grad, 6 * x, rtol=1e-14)
         # The backward pass is transposes, not a scatter-add (the transpose of a gather).
         jaxpr = str(jax.make_jaxpr(jax.grad(lambda x, f=f: jnp.vdot(f(x, irreps), w)))(x))

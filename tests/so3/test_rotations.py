@@ -76,7 +76,7 @@ def test_matrix_to_angles_matches_e3nn_and_round_trips():
     np.testing.assert_allclose(a2, a, atol=1e-12)
     np.testing.assert_allclose(b2, b, atol=1e-12)
     np.testing.assert_allclose(c2, c, atol=1e-12)
-    for ours, theirs in zip(matrix_to_angles(R), e3nn.matrix_to_angles(R)):
+    for ours, theirs in zip(matrix_to_angles(R), e3nn.matrix_to_angles(R), strict=True):
         np.testing.assert_allclose(ours, theirs, atol=1e-12)
 
 
@@ -120,7 +120,9 @@ def test_quaternion_to_matrix_matches_e3nn_and_normalises():
     R = quaternion_to_matrix(q)
     np.testing.assert_allclose(R, e3nn.quaternion_to_matrix(unit), atol=1e-12)
     np.testing.assert_allclose(quaternion_to_matrix(-2.5 * q), R, atol=TOL)
-    np.testing.assert_allclose(R @ jnp.swapaxes(R, -1, -2), jnp.broadcast_to(jnp.eye(3), R.shape), atol=TOL)
+    np.testing.assert_allclose(
+        R @ jnp.swapaxes(R, -1, -2), jnp.broadcast_to(jnp.eye(3), R.shape), atol=TOL
+    )
     np.testing.assert_allclose(jnp.linalg.det(R), 1, atol=TOL)
 
 
@@ -150,7 +152,7 @@ def test_matrix_to_quaternion_round_trips_for_all_rotations():
     np.testing.assert_allclose(jnp.linalg.norm(q, axis=-1), 1, atol=TOL)
     assert bool((q[:, 0] >= 0).all())
     np.testing.assert_allclose(quaternion_to_matrix(q), R, atol=1e-14)
-    # agrees with e3nn up to the sign ambiguity (generic rotations only: e3nn goes through axis-angle)
+    # agrees with e3nn up to sign (generic rotations only: e3nn goes through axis-angle)
     generic = R[:200]
     ours, theirs = matrix_to_quaternion(generic), e3nn.matrix_to_quaternion(generic)
     sign = jnp.sign(jnp.sum(ours * theirs, axis=-1, keepdims=True))
@@ -181,13 +183,15 @@ def test_random_rotation_is_a_rotation_and_follows_dtype(dtype):
     R = random_rotation(jax.random.key(8), (3, 5), dtype)
     assert R.shape == (3, 5, 3, 3) and R.dtype == dtype
     atol = 1e-5 if dtype == jnp.float32 else TOL
-    np.testing.assert_allclose(R @ jnp.swapaxes(R, -1, -2), jnp.broadcast_to(jnp.eye(3), R.shape), atol=atol)
+    np.testing.assert_allclose(
+        R @ jnp.swapaxes(R, -1, -2), jnp.broadcast_to(jnp.eye(3), R.shape), atol=atol
+    )
     np.testing.assert_allclose(jnp.linalg.det(R), 1, atol=atol)
     assert random_rotation(jax.random.key(0)).shape == (3, 3)
 
 
 def test_random_rotation_is_haar():
-    """Characters of SO(3): E[tr R] = 0, E[(tr R)^2] = 1, E[R] = 0 and E[R_ij^2] = 1/3 under Haar."""
+    """Characters of SO(3): E[tr R] = 0, E[(tr R)^2] = 1, E[R] = 0, E[R_ij^2] = 1/3 under Haar."""
     n = 40_000
     R = np.asarray(random_rotation(jax.random.key(9), (n,), jnp.float64))
     tr = np.trace(R, axis1=-2, axis2=-1)
@@ -202,7 +206,9 @@ def test_random_rotation_is_haar():
 
 def test_random_o3_contains_both_components():
     Q = random_o3(jax.random.key(10), (2000,), jnp.float64)
-    np.testing.assert_allclose(Q @ jnp.swapaxes(Q, -1, -2), jnp.broadcast_to(jnp.eye(3), Q.shape), atol=TOL)
+    np.testing.assert_allclose(
+        Q @ jnp.swapaxes(Q, -1, -2), jnp.broadcast_to(jnp.eye(3), Q.shape), atol=TOL
+    )
     det = np.asarray(jnp.linalg.det(Q))
     np.testing.assert_allclose(np.abs(det), 1, atol=TOL)
     assert 0.45 < (det < 0).mean() < 0.55
@@ -213,7 +219,9 @@ def test_jit_vmap_and_dtype_following():
     assert angles_to_matrix(a32, a32, a32).dtype == jnp.float32
     assert matrix_to_quaternion(angles_to_matrix(a32, a32, a32)).dtype == jnp.float32
     R = random_rotation(jax.random.key(11), (6,), jnp.float64)
-    np.testing.assert_allclose(jax.jit(matrix_to_quaternion)(R), jax.vmap(matrix_to_quaternion)(R), atol=TOL)
+    np.testing.assert_allclose(
+        jax.jit(matrix_to_quaternion)(R), jax.vmap(matrix_to_quaternion)(R), atol=TOL
+    )
     np.testing.assert_allclose(
         jnp.stack(jax.jit(matrix_to_angles)(R)), jnp.stack(jax.vmap(matrix_to_angles)(R)), atol=TOL
     )

@@ -28,7 +28,9 @@ ROWS = 384  # every array of vectors is padded to this many rows (one compilatio
 LMAX = 12
 
 
-def sh(lmax: int, vectors: np.ndarray, normalize: bool = True, normalization: str = "component") -> np.ndarray:
+def sh(
+    lmax: int, vectors: np.ndarray, normalize: bool = True, normalization: str = "component"
+) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float64).reshape(-1, 3)
     n = vectors.shape[0]
     assert n <= ROWS
@@ -52,7 +54,9 @@ def degrees(lmax: int) -> np.ndarray:
     return np.repeat(np.arange(lmax + 1), 2 * np.arange(lmax + 1) + 1)
 
 
-def assert_close_per_degree(actual: np.ndarray, desired: np.ndarray, lmax: int, rtol: float) -> None:
+def assert_close_per_degree(
+    actual: np.ndarray, desired: np.ndarray, lmax: int, rtol: float
+) -> None:
     """|actual - desired| <= rtol * (largest |desired| of the same degree, at least 1)."""
     assert actual.shape == desired.shape
     ls = degrees(lmax)
@@ -63,7 +67,9 @@ def assert_close_per_degree(actual: np.ndarray, desired: np.ndarray, lmax: int, 
         assert err <= rtol * scale, f"l={l}: max error {err:.2e} > {rtol:.0e} * {scale:.2e}"
 
 
-AXES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.float64)
+AXES = np.array(
+    [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.float64
+)
 NEAR_POLES = np.array(
     [
         [1e-9, 1.0, 0.0],
@@ -101,7 +107,9 @@ def test_matches_e3nn_lmax12(normalize: bool, normalization: str) -> None:
     # Every lower lmax is a prefix of the same computation.
     for lmax in (0, 2):
         n = (lmax + 1) ** 2
-        assert_close_per_degree(sh(lmax, v[:8], normalize, normalization), ref[:8, :n], lmax, rtol=1e-13)
+        assert_close_per_degree(
+            sh(lmax, v[:8], normalize, normalization), ref[:8, :n], lmax, rtol=1e-13
+        )
 
 
 @pytest.mark.parametrize(
@@ -117,7 +125,9 @@ def test_matches_e3nn_lmax12(normalize: bool, normalization: str) -> None:
 )
 def test_matches_e3nn_near_poles(normalize: bool, normalization: str) -> None:
     lmax = 5  # e3nn's exact recursive algorithm (used up to l = 8) is slow to compile
-    v = np.concatenate([NEAR_POLES, 1.7 * NEAR_POLES, AXES, random_vectors(8, seed=2, scale=(0.5, 2.0))])
+    v = np.concatenate(
+        [NEAR_POLES, 1.7 * NEAR_POLES, AXES, random_vectors(8, seed=2, scale=(0.5, 2.0))]
+    )
     ours = sh(lmax, v, normalize, normalization)
     ref = e3nn_sh(lmax, v, normalize, normalization)
     assert_close_per_degree(ours, ref, lmax, rtol=1e-13)
@@ -140,7 +150,9 @@ def test_poles_exact() -> None:
     m0 = np.array([l * l + l for l in range(LMAX + 1)])
     expected[0, m0] = np.sqrt(2 * np.arange(LMAX + 1) + 1)
     expected[1, m0] = (-1.0) ** np.arange(LMAX + 1) * np.sqrt(2 * np.arange(LMAX + 1) + 1)
-    np.testing.assert_allclose(sh(LMAX, [[0, 1.0, 0], [0, -1.0, 0]], False, "component"), expected, atol=1e-12)
+    np.testing.assert_allclose(
+        sh(LMAX, [[0, 1.0, 0], [0, -1.0, 0]], False, "component"), expected, atol=1e-12
+    )
     # Scaled, normalized, orthonormal: the same up to 1 / sqrt(4 pi).
     integral = sh(LMAX, [[0, 3.0, 0], [0, -0.2, 0]], True, "integral")
     np.testing.assert_allclose(integral * np.sqrt(4 * np.pi), expected, atol=1e-12)
@@ -152,14 +164,18 @@ def test_poles_exact() -> None:
 
 
 def test_orthonormal_by_quadrature() -> None:
-    """Gauss-Legendre in cos(beta) x uniform in alpha integrates products of degree <= 2 lmax exactly."""
+    """Gauss-Legendre in cos(beta) x uniform in alpha is exact for products of degree <= 2 lmax."""
     n_beta, n_alpha = LMAX + 1, 2 * LMAX + 2
     cos_beta, w_beta = np.polynomial.legendre.leggauss(n_beta)
     alpha = 2 * np.pi * np.arange(n_alpha) / n_alpha
     sin_beta = np.sqrt(1 - cos_beta**2)
     # Unit vectors n(alpha, beta) = (sin b sin a, cos b, sin b cos a); polar axis y.
     v = np.stack(
-        [np.outer(sin_beta, np.sin(alpha)), np.outer(cos_beta, np.ones(n_alpha)), np.outer(sin_beta, np.cos(alpha))],
+        [
+            np.outer(sin_beta, np.sin(alpha)),
+            np.outer(cos_beta, np.ones(n_alpha)),
+            np.outer(sin_beta, np.cos(alpha)),
+        ],
         axis=-1,
     ).reshape(-1, 3)
     weights = np.outer(w_beta, np.full(n_alpha, 2 * np.pi / n_alpha)).reshape(-1)
@@ -174,7 +190,9 @@ def test_sum_rules() -> None:
     ls = degrees(LMAX)
     y = sh(LMAX, v, False, "component")  # unit vectors: normalize=False is the same thing
     sums = np.stack([np.sum(y[:, ls == l] ** 2, axis=1) for l in range(LMAX + 1)], axis=1)
-    np.testing.assert_allclose(sums, np.broadcast_to(2 * np.arange(LMAX + 1) + 1.0, sums.shape), rtol=1e-12)
+    np.testing.assert_allclose(
+        sums, np.broadcast_to(2 * np.arange(LMAX + 1) + 1.0, sums.shape), rtol=1e-12
+    )
     y = sh(4, v, True, "norm")
     ls = degrees(4)
     sums = np.stack([np.sum(y[:, ls == l] ** 2, axis=1) for l in range(5)], axis=1)
@@ -196,13 +214,13 @@ def _d_matrix(rotations: np.ndarray) -> np.ndarray:
 
 
 def test_equivariance_rotations_and_inversion() -> None:
-    """Y(R v) = D(R) Y(v) for random proper and improper R (D from e3nn), incl. near-pole vectors v."""
+    """Y(R v) = D(R) Y(v) for random proper and improper R (D from e3nn), incl. near-pole v."""
     rotations = Rotation.random(4, random_state=6).as_matrix()
     rotations = np.concatenate([rotations, -rotations, -np.eye(3)[None]])  # improper ones too
     d = _d_matrix(rotations)
     v = np.concatenate([random_vectors(16, seed=7, scale=(0.5, 2.0)), NEAR_POLES[:4], AXES[2:4]])
     y = sh(LMAX, v, True, "integral")
-    for r, dr in zip(rotations, d):
+    for r, dr in zip(rotations, d, strict=True):
         rotated = sh(LMAX, v @ r.T, True, "integral")
         assert_close_per_degree(rotated, y @ dr.T, LMAX, rtol=1e-10)
 
@@ -221,7 +239,7 @@ def test_inversion_parity() -> None:
 
 @pytest.mark.parametrize("normalize", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_grads_finite_differences(normalize: bool) -> None:
-    """First derivatives of Y, and derivatives of the gradient (second order), vs finite differences.
+    """First derivatives of Y and derivatives of the gradient (second order) vs finite differences.
 
     ``check_grads`` is applied at order 1 to the jitted function and to its jitted gradient, which
     checks the second derivatives and compiles far less than ``order=2``. (Without normalization
@@ -242,17 +260,25 @@ def test_grads_finite_differences(normalize: bool) -> None:
 
 @pytest.mark.parametrize(
     "normalization",
-    ["integral", pytest.param("component", marks=pytest.mark.slow), pytest.param("norm", marks=pytest.mark.slow)],
+    [
+        "integral",
+        pytest.param("component", marks=pytest.mark.slow),
+        pytest.param("norm", marks=pytest.mark.slow),
+    ],
 )
 def test_derivative_rule_matches_autodiff_of_recursion(normalization: str) -> None:
     """The ladder-relation JVP equals automatic differentiation through the plain recursion."""
     lmax = 4
     v = jnp.asarray(np.concatenate([random_vectors(3, seed=11, scale=(0.5, 2.0)), NEAR_POLES[:1]]))
 
-    def compare(transform) -> None:  # noqa: ANN001
-        ours = jax.jit(jax.vmap(transform(lambda x: spherical_harmonics(lmax, x, False, normalization))))(v)
+    def compare(transform) -> None:
+        ours = jax.jit(
+            jax.vmap(transform(lambda x: spherical_harmonics(lmax, x, False, normalization)))
+        )(v)
         plain = jax.jit(jax.vmap(transform(lambda x: _polynomials(lmax, normalization, x))))(v)
-        np.testing.assert_allclose(ours, plain, rtol=1e-12, atol=1e-12 * float(jnp.max(jnp.abs(plain))))
+        np.testing.assert_allclose(
+            ours, plain, rtol=1e-12, atol=1e-12 * float(jnp.max(jnp.abs(plain)))
+        )
 
     compare(jax.jacfwd)  # reverse mode is the transpose of the same rule (checked by check_grads)
     compare(jax.hessian)

@@ -25,7 +25,6 @@ from equitens.so3.rotations import (
     angles_to_quaternion,
     axis_angle_to_matrix,
     matrix_x,
-    matrix_y,
     quaternion_to_matrix,
     random_o3,
     random_rotation,
@@ -45,12 +44,14 @@ TOL = 1e-12
 
 
 def _recursion_oracle(lmax: int, R: np.ndarray) -> list[np.ndarray]:
-    """D^l(R) by the Clebsch-Gordan recursion, numpy float64 (a route independent of J and angles)."""
+    """D^l(R) by the Clebsch-Gordan recursion in numpy float64 (independent of J and angles)."""
     R = np.asarray(R, dtype=np.float64)
     out = [np.ones(R.shape[:-2] + (1, 1)), R]
     for l in range(2, lmax + 1):
         C = clebsch_gordan(l - 1, 1, l)
-        out.append((2 * l + 1) * np.einsum("abm,...ac,...bd,cdn->...mn", C, out[-1], R, C, optimize=True))
+        out.append(
+            (2 * l + 1) * np.einsum("abm,...ac,...bd,cdn->...mn", C, out[-1], R, C, optimize=True)
+        )
     return out[: lmax + 1]
 
 
@@ -101,7 +102,7 @@ def test_polar_rotation_is_exponential_of_G_y(l):
     G = so3_generators(l)
     angles = (0.0, 0.4, -2.9, 7.0)
     X = wigner_D_polar(l, jnp.array(angles))
-    for t, x in zip(angles, X):
+    for t, x in zip(angles, X, strict=True):
         np.testing.assert_allclose(x, expm(t * G[1]), atol=TOL)
     X = np.asarray(wigner_D_polar(l, 0.4))
     f = l - np.arange(2 * l + 1)
@@ -144,7 +145,9 @@ def test_from_angles_matches_expm():
 def test_from_angles_and_matrix_match_e3nn(l):
     rng = np.random.default_rng(l)
     a, b, c = rng.uniform(-np.pi, np.pi, 8), rng.uniform(0, np.pi, 8), rng.uniform(-np.pi, np.pi, 8)
-    np.testing.assert_allclose(wigner_D_from_angles(l, a, b, c), _e3nn_from_angles(l)(a, b, c), atol=_e3nn_tol(l))
+    np.testing.assert_allclose(
+        wigner_D_from_angles(l, a, b, c), _e3nn_from_angles(l)(a, b, c), atol=_e3nn_tol(l)
+    )
     R = _rotations()
     np.testing.assert_allclose(wigner_D(l, R), _e3nn_from_matrix(l)(R), atol=_e3nn_tol(l))
 
@@ -166,7 +169,9 @@ def test_D1_is_R():
     R = _rotations()
     np.testing.assert_array_equal(wigner_D(1, R), R)
     np.testing.assert_array_equal(wigner_D(1, -R), -R)
-    np.testing.assert_allclose(wigner_D_from_angles(1, 0.3, 1.1, -0.4), angles_to_matrix(0.3, 1.1, -0.4), atol=1e-15)
+    np.testing.assert_allclose(
+        wigner_D_from_angles(1, 0.3, 1.1, -0.4), angles_to_matrix(0.3, 1.1, -0.4), atol=1e-15
+    )
 
 
 def test_matches_polynomial_recursion_to_l12():
@@ -184,7 +189,8 @@ def test_homomorphism_and_orthogonality():
     R = np.asarray(_rotations(32))
     R1, R2 = R[:16], R[16:]
     all_D1, all_D2, all_D12, all_D1T = (
-        [np.asarray(d) for d in wigner_D_up_to(LMAX, r)] for r in (R1, R2, R1 @ R2, R1.transpose(0, 2, 1))
+        [np.asarray(d) for d in wigner_D_up_to(LMAX, r)]
+        for r in (R1, R2, R1 @ R2, R1.transpose(0, 2, 1))
     )
     for l in range(LMAX + 1):
         D1, D2, D12 = all_D1[l], all_D2[l], all_D12[l]
@@ -203,7 +209,9 @@ def test_axis_angle_is_exponential_of_generators():
     for l in range(LMAX + 1):
         G = so3_generators(l)
         for b in (0, 7, 15):
-            np.testing.assert_allclose(Ds[l][b], expm(angle[b] * np.einsum("a,aij->ij", n[b], G)), atol=TOL)
+            np.testing.assert_allclose(
+                Ds[l][b], expm(angle[b] * np.einsum("a,aij->ij", n[b], G)), atol=TOL
+            )
 
 
 def test_spherical_harmonics_transform_with_D_including_inversion():
@@ -212,9 +220,11 @@ def test_spherical_harmonics_transform_with_D_including_inversion():
     Q[0] = -Q[0] * np.sign(np.linalg.det(Q[0]))  # make sure one improper is present
     x = np.random.default_rng(4).normal(size=(16, 3))
     sh = jax.jit(
-        lambda x: e3nn.spherical_harmonics(
-            e3nn.Irreps.spherical_harmonics(LMAX), x, normalize=True, normalization="component"
-        ).array
+        lambda x: (
+            e3nn.spherical_harmonics(
+                e3nn.Irreps.spherical_harmonics(LMAX), x, normalize=True, normalization="component"
+            ).array
+        )
     )
     Y_all, Y_rot_all = np.asarray(sh(x)), np.asarray(sh(np.einsum("bij,bj->bi", Q, x)))
     Ds = wigner_D_up_to(LMAX, Q)
@@ -246,9 +256,9 @@ def test_gimbal_lock_axis_rotations_and_chart_border_are_exact():
     # rotations about y are X(t), rotations about x are J X(t) J
     for l in (2, 5, LMAX):
         J = J_matrix(l)
-        for b, t in zip((6, 7, 8), (0.5, np.pi, -2.0)):
+        for b, t in zip((6, 7, 8), (0.5, np.pi, -2.0), strict=True):
             np.testing.assert_allclose(ours[l][b], wigner_D_polar(l, t), atol=TOL)
-        for b, t in zip((9, 10, 11), (0.5, np.pi, 1e-12)):
+        for b, t in zip((9, 10, 11), (0.5, np.pi, 1e-12), strict=True):
             np.testing.assert_allclose(ours[l][b], J @ wigner_D_polar(l, t) @ J, atol=TOL)
 
 
@@ -303,10 +313,14 @@ def test_gradients_through_the_Y_relation_near_the_pole():
 
 def test_float32_accuracy_for_l_up_to_8():
     R64 = np.asarray(random_rotation(jax.random.key(6), (2000,), jnp.float64))
-    special = np.asarray(angles_to_matrix(jnp.array([0.0, 0.3, 1.0]), jnp.array([0.0, 1e-4, np.pi]), 0.2))
+    special = np.asarray(
+        angles_to_matrix(jnp.array([0.0, 0.3, 1.0]), jnp.array([0.0, 1e-4, np.pi]), 0.2)
+    )
     R32 = np.concatenate([R64, special]).astype(np.float32)
     errors = []
-    for D32, D64 in zip(wigner_D_up_to(8, R32), wigner_D_up_to(8, R32.astype(np.float64))):
+    for D32, D64 in zip(
+        wigner_D_up_to(8, R32), wigner_D_up_to(8, R32.astype(np.float64)), strict=True
+    ):
         assert D32.dtype == jnp.float32
         errors.append(float(np.abs(np.asarray(D32, dtype=np.float64) - np.asarray(D64)).max()))
     # measured: ~2e-6 at l = 8, growing about linearly with l
@@ -342,14 +356,20 @@ def test_D_from_matrix_is_a_representation_of_O3():
     irreps = "2x0o + 1e + 3x2o + 3e"
     D1, D2, D12 = (np.asarray(D_from_matrix(irreps, r)) for r in (Q[:5], Q[5:], Q[:5] @ Q[5:]))
     np.testing.assert_allclose(D12, D1 @ D2, atol=TOL)
-    np.testing.assert_allclose(np.diag(D_from_matrix(irreps, -np.eye(3))), [-1, -1] + [1] * 3 + [-1] * 15 + [1] * 7, atol=0)
+    np.testing.assert_allclose(
+        np.diag(D_from_matrix(irreps, -np.eye(3))), [-1, -1] + [1] * 3 + [-1] * 15 + [1] * 7, atol=0
+    )
 
 
 def test_jit_and_vmap():
     R = _rotations()
     for l in (0, 2, 5):
-        np.testing.assert_allclose(jax.jit(wigner_D, static_argnums=0)(l, R), wigner_D(l, R), atol=1e-14)
-        np.testing.assert_allclose(jax.vmap(lambda r: wigner_D(l, r))(R), wigner_D(l, R), atol=1e-14)
+        np.testing.assert_allclose(
+            jax.jit(wigner_D, static_argnums=0)(l, R), wigner_D(l, R), atol=1e-14
+        )
+        np.testing.assert_allclose(
+            jax.vmap(lambda r, l=l: wigner_D(l, r))(R), wigner_D(l, R), atol=1e-14
+        )
     f = jax.jit(lambda R: D_from_matrix("1o + 2e", R))
     assert f(R).shape == (16, 8, 8)
 

@@ -111,12 +111,10 @@ EW_PAIRS = [
 @pytest.mark.parametrize("irreps1, irreps2, filter_ir_out", EW_PAIRS)
 def test_elementwise_tensor_product_matches_e3nn(irreps1, irreps2, filter_ir_out):
     x, y = _normal(irreps1, 2), _normal(irreps2, 3)
-    ref = jax.jit(
-        lambda a, b: e3nn.elementwise_tensor_product(a, b, filter_ir_out=filter_ir_out)
-    )(x, y)
-    ours = jax.jit(lambda a, b: elementwise_tensor_product(a, b, filter_ir_out=filter_ir_out))(
+    ref = jax.jit(lambda a, b: e3nn.elementwise_tensor_product(a, b, filter_ir_out=filter_ir_out))(
         x, y
     )
+    ours = jax.jit(lambda a, b: elementwise_tensor_product(a, b, filter_ir_out=filter_ir_out))(x, y)
     _assert_same(ours, ref)
 
 
@@ -132,7 +130,14 @@ def test_elementwise_filter_that_leaves_nothing_matches_e3nn():
 
 CONNECTED = [
     # (mode, irreps_in1, irreps_in2, irreps_out, path_normalization, irrep_normalization)
-    ("uvu", "3x0e + 3x1o + 2x2e", "0e + 1o + 2e", "3x0e + 3x1o + 3x1e + 2x2e + 2x3o", "element", "component"),
+    (
+        "uvu",
+        "3x0e + 3x1o + 2x2e",
+        "0e + 1o + 2e",
+        "3x0e + 3x1o + 3x1e + 2x2e + 2x3o",
+        "element",
+        "component",
+    ),
     ("uvu", "2x0o + 2x1e", "2x0e + 1o", "2x0o + 2x1o + 2x1e + 2x2o", "path", "norm"),
     ("uvw", "2x0e + 3x1o", "0e + 2x1o", "4x0e + 1x1o + 2x1e + 3x2e", "element", "component"),
     ("uvw", "2x0o + 1x2e", "1x1e + 1x3o", "2x1o + 3x2e + 1x4o", "path", "norm"),
@@ -200,7 +205,8 @@ def test_weighted_elementwise_kernel_matches_legacy_e3nn():
     irreps1, irreps2 = "2x0e + 2x1o + 2e", "2x1e + 2x0o + 2o"  # aligned entry by entry
     spec = TensorProductSpec.elementwise(irreps1, irreps2, weighted=True)
     assert [(p.i_in1, p.i_in2) for p in spec.paths] == [
-        (i, i) for i, (_, ir1) in enumerate(e3nn.Irreps(irreps1))
+        (i, i)
+        for i, (_, ir1) in enumerate(e3nn.Irreps(irreps1))
         for _ in ir1 * e3nn.Irreps(irreps2)[i].ir
     ]
     instructions = [(p.i_in1, p.i_in2, p.i_out, "uuu", True) for p in spec.paths]
@@ -354,7 +360,9 @@ def test_wrong_input_shapes_raise():
         kernel(x, jnp.ones((BATCH, 3)), w)
     with pytest.raises(ValueError, match="x1 must have shape"):
         kernel(jnp.ones(()), y, w)
-    with pytest.raises(ValueError, match=rf"weights must have shape \(\.\.\., {spec.weight_numel}\)"):
+    with pytest.raises(
+        ValueError, match=rf"weights must have shape \(\.\.\., {spec.weight_numel}\)"
+    ):
         kernel(x, y, w[:-1])
     with pytest.raises(ValueError, match="needs weights"):
         kernel(x, y)

@@ -9,8 +9,6 @@ them are checked on every mode. Oracles: ``e3nn_jax.tensor_product``,
 
 from __future__ import annotations
 
-import contextlib
-
 import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
@@ -19,27 +17,15 @@ import pytest
 from e3nn_jax.legacy import FunctionalTensorProduct
 from jax.test_util import check_grads
 
-from equitens.tp import TensorProductSpec, elementwise_tensor_product, tensor_product
-from equitens.tp import cg
+from equitens.tp import TensorProductSpec, cg, elementwise_tensor_product, tensor_product
+from equitens.tp.plan import Plan
 
 ALGORITHMS = ("sparse", "dense")
 
 
-@contextlib.contextmanager
-def _options(**options):
-    saved = dict(cg._OPTIONS)
-    cg._OPTIONS.update(options)
-    try:
-        yield
-    finally:
-        cg._OPTIONS.clear()
-        cg._OPTIONS.update(saved)
-
-
 def _kernel(spec, algorithm, **options):
-    """A fresh (uncached), jitted kernel built with the given algorithm and options."""
-    with _options(algorithm=algorithm, **options):
-        return jax.jit(cg.cg_kernel(spec))
+    """A fresh (uncached), jitted kernel built with the given algorithm and plan options."""
+    return jax.jit(cg.cg_kernel(spec, Plan(cg_algorithm=algorithm, **options)))
 
 
 def _rand(shape, seed):
@@ -60,9 +46,11 @@ def _legacy(spec, mode):
     irreps1, irreps2 = spec.irreps_in1.to_e3nn(), spec.irreps_in2.to_e3nn()
 
     def apply(x1, x2, w):
-        single = lambda a, b, c: tp.left_right(  # noqa: E731
-            c, e3nn.IrrepsArray(irreps1, a), e3nn.IrrepsArray(irreps2, b)
-        ).array
+        def single(a, b, c):
+            return tp.left_right(
+                c, e3nn.IrrepsArray(irreps1, a), e3nn.IrrepsArray(irreps2, b)
+            ).array
+
         return jax.vmap(single, (0, 0, None if w.ndim == 1 else 0))(x1, x2, w)
 
     return apply
@@ -121,11 +109,13 @@ def test_elementwise_and_weighted_elementwise_match_e3nn(algorithm):
         gradient_normalization="path",
     )
     ref = jax.vmap(
-        lambda a, b, c: legacy.left_right(
-            c,
-            e3nn.IrrepsArray(weighted.irreps_in1.to_e3nn(), a),
-            e3nn.IrrepsArray(weighted.irreps_in2.to_e3nn(), b),
-        ).array
+        lambda a, b, c: (
+            legacy.left_right(
+                c,
+                e3nn.IrrepsArray(weighted.irreps_in1.to_e3nn(), a),
+                e3nn.IrrepsArray(weighted.irreps_in2.to_e3nn(), b),
+            ).array
+        )
     )(x1, x2, w)
     np.testing.assert_allclose(_kernel(weighted, algorithm)(x1, x2, w), ref, atol=1e-12)
 
@@ -135,13 +125,16 @@ def test_chunked_evaluation_matches_single_chunk_values_and_gradients():
     n = 37  # not a multiple of the chunk
     x1, x2 = _rand((n, spec.irreps_in1.dim), 10), _rand((n, spec.irreps_in2.dim), 11)
     w = _rand((n, spec.weight_numel), 12)
-    chunked = _kernel(spec, "dense", budget=1)  # the smallest chunk: 8 samples
-    whole = _kernel(spec, "dense", budget=1 << 40)
+    chunked = _kernel(spec, "dense", chunk=1)  # the smallest chunk: 8 samples
+    whole = _kernel(spec, "dense", chunk=None)
     np.testing.assert_allclose(chunked(x1, x2, w), whole(x1, x2, w), atol=1e-12)
-    loss = lambda k: lambda *a: jnp.sum(jnp.sin(k(*a)))  # noqa: E731
+
+    def loss(k):
+        return lambda *a: jnp.sum(jnp.sin(k(*a)))
+
     g1 = jax.grad(loss(chunked), argnums=(0, 1, 2))(x1, x2, w)
     g2 = jax.grad(loss(whole), argnums=(0, 1, 2))(x1, x2, w)
-    for a, b in zip(g1, g2):
+    for a, b in zip(g1, g2, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-12)
     shared = _rand((spec.weight_numel,), 13)
     g1 = jax.grad(loss(chunked), argnums=2)(x1, x2, shared)
@@ -167,7 +160,7 @@ def test_first_and_second_derivatives_match_finite_differences(
         spec = TensorProductSpec.fully_connected(irreps1, irreps2, irreps_out)
     else:
         spec = TensorProductSpec.full(irreps1, irreps2)
-    kernel = _kernel(spec, algorithm, budget=1)  # chunked where the algorithm chunks
+    kernel = _kernel(spec, algorithm, chunk=1)  # chunked where the algorithm chunks
     args = [_rand((9, spec.irreps_in1.dim), 14), _rand((9, spec.irreps_in2.dim), 15)]
     if spec.weighted:
         args.append(_rand((9, spec.weight_numel), 16))
@@ -190,9 +183,9 @@ def test_double_backward_of_forces_matches_plain_autodiff(algorithm):
 
         return jax.grad(force_loss, argnums=(0, 1, 2))
 
-    ours = jax.jit(loss(_kernel(spec, algorithm, budget=1)))(x1, x2, w)  # 8-sample chunks
+    ours = jax.jit(loss(_kernel(spec, algorithm, chunk=1)))(x1, x2, w)  # 8-sample chunks
     ref = jax.jit(loss(_legacy(spec, "uvu")))(x1, x2, w)
-    for a, b in zip(ours, ref):
+    for a, b in zip(ours, ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
@@ -250,7 +243,9 @@ def test_functional_entry_points_take_methods_and_match_e3nn():
     z = e3nn.normal("2x1o + 1e", jax.random.PRNGKey(26), (3,))
     u = e3nn.normal("1e + 2x0o", jax.random.PRNGKey(27), (3,))
     ref = e3nn.elementwise_tensor_product(z, u, filter_ir_out="1o + 1e + 2e")
-    ours = jax.jit(lambda a, b: elementwise_tensor_product(a, b, filter_ir_out="1o + 1e + 2e"))(z, u)
+    ours = jax.jit(lambda a, b: elementwise_tensor_product(a, b, filter_ir_out="1o + 1e + 2e"))(
+        z, u
+    )
     assert ours.irreps == ref.irreps
     np.testing.assert_allclose(ours.array, ref.array, atol=1e-12)
     with pytest.raises(ValueError, match="available methods"):

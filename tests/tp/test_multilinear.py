@@ -51,7 +51,7 @@ def test_derivatives_up_to_third_order_match_plain_autodiff(shared, budget):
     for order in (loss, second, third):
         ours = jax.jit(jax.grad(order(kernel), argnums=(0, 1, 2)))(x1, x2, w)
         ref = jax.jit(jax.grad(order(forward), argnums=(0, 1, 2)))(x1, x2, w)
-        for a, b in zip(ours, ref):
+        for a, b in zip(ours, ref, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
@@ -59,9 +59,13 @@ def test_unweighted_forms_and_jit():
     def bilinear(x1, x2, w):
         return jnp.einsum("ijo,ei,ej->eo", MIX[:, :, 0, :], x1, x2)
 
-    kernel = jax.jit(multilinear(bilinear, (D1, D2, None, DOUT), shared_weights=False, per_sample_floats=1, budget=1))
+    kernel = jax.jit(
+        multilinear(
+            bilinear, (D1, D2, None, DOUT), shared_weights=False, per_sample_floats=1, budget=1
+        )
+    )
     x1, x2 = _rand((11, D1), 3), _rand((11, D2), 4)
     grads = jax.grad(lambda a, b: jnp.sum(kernel(a, b) ** 3), argnums=(0, 1))(x1, x2)
     ref = jax.grad(lambda a, b: jnp.sum(bilinear(a, b, None) ** 3), argnums=(0, 1))(x1, x2)
-    for a, b in zip(grads, ref):
+    for a, b in zip(grads, ref, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-12)

@@ -6,6 +6,8 @@ numbers of ``legacy.FunctionalTensorProduct``) and direct counting.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import e3nn_jax as e3nn
 import numpy as np
 import pytest
@@ -27,7 +29,10 @@ from equitens.tp import Path, TensorProductSpec, available_methods
 def test_full_output_irreps_match_e3nn(irreps1, irreps2, filter_ir_out):
     spec = TensorProductSpec.full(irreps1, irreps2, filter_ir_out)
     ref = e3nn.tensor_product(
-        e3nn.Irreps(irreps1), e3nn.Irreps(irreps2), filter_ir_out=filter_ir_out, regroup_output=False
+        e3nn.Irreps(irreps1),
+        e3nn.Irreps(irreps2),
+        filter_ir_out=filter_ir_out,
+        regroup_output=False,
     )
     assert spec.irreps_out.simplify() == ref.sort().irreps.simplify()
     assert spec.channel_mode == "uvuv" and not spec.weighted and spec.weight_numel == 0
@@ -62,7 +67,7 @@ def test_weight_numel_matches_legacy_e3nn(mode):
     assert spec.weight_shapes == tuple(i.path_shape for i in legacy.instructions)
     slices = spec.weight_slices()
     assert slices[0].start == 0 and slices[-1].stop == spec.weight_numel
-    assert all(a.stop == b.start for a, b in zip(slices, slices[1:]))
+    assert all(a.stop == b.start for a, b in pairwise(slices))
 
 
 def test_coefficients_match_legacy_path_weights():
@@ -180,7 +185,9 @@ def test_unknown_method_names_the_available_ones():
     ],
 )
 def test_bad_options_raise(kwargs, match):
-    options = dict(channel_mode="uvu", path_normalization="element", irrep_normalization="component")
+    options = dict(
+        channel_mode="uvu", path_normalization="element", irrep_normalization="component"
+    )
     options.update(kwargs)
     with pytest.raises(ValueError, match=match):
         TensorProductSpec.from_instructions(

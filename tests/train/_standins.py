@@ -63,7 +63,8 @@ def predict(model, params, graph, compute_stress=True):
     def energy_fn(positions, strain):
         deform = jnp.eye(3, dtype=positions.dtype) + strain
         node_graph = jnp.repeat(
-            jnp.arange(graph.n_node.shape[0]), graph.n_node,
+            jnp.arange(graph.n_node.shape[0]),
+            graph.n_node,
             total_repeat_length=positions.shape[0],
         )
         pos = jnp.einsum("ni,nij->nj", positions, deform[node_graph])

@@ -21,10 +21,15 @@ from equitens.train.checkpoint import (
 
 def _state(seed=0):
     rng = np.random.default_rng(seed)
-    params = {"params": {"dense": {"kernel": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32)},
-                         "e": jnp.asarray(rng.normal(size=()), jnp.float64)}}
-    opt = optax.chain(optax.clip_by_global_norm(1.0), optax.scale_by_amsgrad(),
-                      optax.scale_by_learning_rate(0.1))
+    params = {
+        "params": {
+            "dense": {"kernel": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32)},
+            "e": jnp.asarray(rng.normal(size=()), jnp.float64),
+        }
+    }
+    opt = optax.chain(
+        optax.clip_by_global_norm(1.0), optax.scale_by_amsgrad(), optax.scale_by_learning_rate(0.1)
+    )
     opt_state = opt.init(params)
     grads = jax.tree_util.tree_map(lambda p: jnp.ones_like(p), params)
     _, opt_state = opt.update(grads, opt_state, params)
@@ -33,25 +38,36 @@ def _state(seed=0):
 
 def test_round_trip_is_bit_exact(tmp_path):
     params, opt, opt_state = _state()
-    path = save_checkpoint(tmp_path / "c.ckpt", {
-        "params": params, "opt_state": opt_state, "step": 7, "epoch": 2, "config": "seed: 3\n",
-        "species": np.array([1, 8]), "atomic_energies": np.array([-1.5, -2.5]),
-        "plateau": {"factor": 0.5, "best": float("inf"), "bad_epochs": 1}, "ema_params": None,
-    })
+    path = save_checkpoint(
+        tmp_path / "c.ckpt",
+        {
+            "params": params,
+            "opt_state": opt_state,
+            "step": 7,
+            "epoch": 2,
+            "config": "seed: 3\n",
+            "species": np.array([1, 8]),
+            "atomic_energies": np.array([-1.5, -2.5]),
+            "plateau": {"factor": 0.5, "best": float("inf"), "bad_epochs": 1},
+            "ema_params": None,
+        },
+    )
     state = load_checkpoint(path)
     assert state["step"] == 7 and state["epoch"] == 2
     assert state["config"] == {"seed": 3}
     assert state["atomic_numbers"] == (1, 8)
     np.testing.assert_array_equal(state["atomic_energies"], [-1.5, -2.5])
     assert state["plateau"]["best"] == float("inf") and state["ema_params"] is None
-    for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(state["params"]),
-                    strict=True):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(state["params"]), strict=True
+    ):
         assert np.asarray(a).dtype == b.dtype
         np.testing.assert_array_equal(np.asarray(a), b)
     restored = restore_tree(opt_state, state["opt_state"])
     assert jax.tree_util.tree_structure(restored) == jax.tree_util.tree_structure(opt_state)
-    for a, b in zip(jax.tree_util.tree_leaves(opt_state), jax.tree_util.tree_leaves(restored),
-                    strict=True):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(opt_state), jax.tree_util.tree_leaves(restored), strict=True
+    ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 

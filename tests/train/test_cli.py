@@ -1,4 +1,8 @@
-"""The equitens command line, end to end on a tiny dataset with a tiny MACE (real modules)."""
+"""The equitens command line, end to end on a tiny dataset with a tiny MACE (real modules).
+
+The fixtures ``tiny_xyz`` and ``trained_run`` are in ``conftest.py`` (shared with
+``test_energy_only.py``: the run is trained once per session).
+"""
 
 from __future__ import annotations
 
@@ -12,38 +16,16 @@ from equitens.cli import build_parser, main
 data = pytest.importorskip("equitens.data")
 pytest.importorskip("equitens.models")
 
-TINY_MODEL = [
-    "model.num_channels=4", "model.lmax=1", "model.num_interactions=1", "model.radial_mlp=[8]",
-    "model.num_radial_basis=4",
-]
-
-
-@pytest.fixture(scope="module")
-def tiny_xyz(tmp_path_factory):
-    import ase.io
-
-    frames = ase.io.read(data.default_dataset_path("molecule"), index=":11")  # 3 isolated + 8
-    path = tmp_path_factory.mktemp("data") / "tiny.xyz"
-    ase.io.write(path, frames, format="extxyz")
-    return path
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tiny_xyz):
-    out = tmp_path_factory.mktemp("runs")
-    status = main([
-        "train", f"data.train_file={tiny_xyz}", f"output_dir={out}", "name=tiny",
-        "training.epochs=1", "training.progress=false", "data.batch_size=2",
-        "data.eval_batch_size=2", "data.valid_fraction=0.25", "data.test_fraction=0.25",
-        *TINY_MODEL,
-    ])
-    assert status == 0
-    return out / "tiny"
-
 
 def test_train_writes_a_complete_run(trained_run):
-    for name in ("config.yaml", "metrics.csv", "learning_curve.png", "test_metrics.json",
-                 "checkpoints/best.ckpt", "checkpoints/latest.ckpt"):
+    for name in (
+        "config.yaml",
+        "metrics.csv",
+        "learning_curve.png",
+        "test_metrics.json",
+        "checkpoints/best.ckpt",
+        "checkpoints/latest.ckpt",
+    ):
         assert (trained_run / name).is_file(), name
     results = json.loads((trained_run / "test_metrics.json").read_text())
     assert np.isfinite(results["test"]["forces_mae"])
@@ -52,8 +34,20 @@ def test_train_writes_a_complete_run(trained_run):
 
 def test_evaluate_reproduces_the_test_errors_format(trained_run, tiny_xyz, capsys, tmp_path):
     out = tmp_path / "errors.json"
-    assert main(["evaluate", "--checkpoint", str(trained_run), "--data", str(tiny_xyz),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(trained_run),
+                "--data",
+                str(tiny_xyz),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "forces (meV/A)" in printed and "energy/atom (meV)" in printed
     errors = json.loads(out.read_text())
@@ -86,9 +80,28 @@ def test_md_writes_a_trajectory(trained_run, tiny_xyz, tmp_path):
     import ase.io
 
     out = tmp_path / "traj.xyz"
-    assert main(["md", "--checkpoint", str(trained_run), "--structure", f"{tiny_xyz}@-1",
-                 "--steps", "4", "--temperature", "300", "--ensemble", "nve", "--interval", "2",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "md",
+                "--checkpoint",
+                str(trained_run),
+                "--structure",
+                f"{tiny_xyz}@-1",
+                "--steps",
+                "4",
+                "--temperature",
+                "300",
+                "--ensemble",
+                "nve",
+                "--interval",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     frames = ase.io.read(out, index=":")
     assert len(frames) == 3  # the start and every 2 steps
     assert all(np.all(np.isfinite(f.positions)) for f in frames)
@@ -103,8 +116,25 @@ def test_bad_arguments(capsys):
 
 def test_datagen_is_delegated(tmp_path, capsys):
     out = tmp_path / "cu.xyz"
-    assert main(["datagen", "--kind", "metal", "--frames", "1", "--supercell", "1", "1", "1",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "datagen",
+                "--kind",
+                "metal",
+                "--frames",
+                "1",
+                "--supercell",
+                "1",
+                "1",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert out.is_file()
 
 
@@ -114,8 +144,7 @@ def test_default_training_finishes_within_ten_minutes(tmp_path):
     import time
 
     start = time.perf_counter()
-    assert main(["train", f"output_dir={tmp_path}", "name=default",
-                 "training.progress=false"]) == 0
+    assert main(["train", f"output_dir={tmp_path}", "name=default", "training.progress=false"]) == 0
     assert time.perf_counter() - start < 600
     results = json.loads((tmp_path / "default" / "test_metrics.json").read_text())
     assert results["test"]["forces_mae"] < 0.05  # eV/A

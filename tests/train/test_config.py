@@ -74,8 +74,10 @@ def test_model_section_accepts_model_specific_keys():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["optimizer.lr=0.1"], "unknown configuration key 'optimizer.lr'; did you mean "
-         "'optimizer.learning_rate'"),
+        (
+            ["optimizer.lr=0.1"],
+            "unknown configuration key 'optimizer.lr'; did you mean 'optimizer.learning_rate'",
+        ),
         (["trainig.epochs=2"], "did you mean 'training'"),
         (["training.epochs=two"], "'training.epochs' must be an integer, got 'two'"),
         (["training.epochs=0"], "'training.epochs' must be a positive number, got 0"),

@@ -23,8 +23,13 @@ def files(tmp_path_factory):
 
 
 def test_split_isolated_atoms_and_energies(files):
-    config = load_config(overrides=[f"data.train_file={files / 'train.xyz'}",
-                                     "data.valid_fraction=0.2", "data.test_fraction=0.2"])
+    config = load_config(
+        overrides=[
+            f"data.train_file={files / 'train.xyz'}",
+            "data.valid_fraction=0.2",
+            "data.test_fraction=0.2",
+        ]
+    )
     d = prepare_datasets(config)
     assert d.sizes() == {"train": 9, "valid": 3, "test": 3}  # 15 molecules, isolated atoms out
     assert tuple(d.species.atomic_numbers) == (1, 6, 8)
@@ -37,16 +42,22 @@ def test_split_isolated_atoms_and_energies(files):
 
 
 def test_test_file_replaces_the_test_split(files):
-    config = load_config(overrides=[f"data.train_file={files / 'train.xyz'}",
-                                     f"data.test_file={files / 'test.xyz'}",
-                                     "data.valid_fraction=0.2", "data.max_train_frames=5"])
+    config = load_config(
+        overrides=[
+            f"data.train_file={files / 'train.xyz'}",
+            f"data.test_file={files / 'test.xyz'}",
+            "data.valid_fraction=0.2",
+            "data.max_train_frames=5",
+        ]
+    )
     d = prepare_datasets(config)
     assert d.sizes() == {"train": 5, "valid": 3, "test": 5}
 
 
 def test_missing_forces_key_is_a_clear_error(files):
-    config = load_config(overrides=[f"data.train_file={files / 'train.xyz'}",
-                                     "data.forces_key=REF_forces"])
+    config = load_config(
+        overrides=[f"data.train_file={files / 'train.xyz'}", "data.forces_key=REF_forces"]
+    )
     with pytest.raises(ValueError, match="REF_forces"):
         prepare_datasets(config)
 
@@ -62,8 +73,9 @@ def test_auto_model_statistics_match_numpy(files):
     e0 = d.atomic_energies
     shift = np.mean([(g.globals["energy"][0] - e0[g.nodes["species"]].sum()) / 9 for g in d.train])
     assert model["shift"] == pytest.approx(shift, abs=1e-5)
-    fixed = resolve_auto_model_keys(load_config(overrides=[
-        f"data.train_file={files / 'train.xyz'}", "model.scale=2.0"]), d)
+    fixed = resolve_auto_model_keys(
+        load_config(overrides=[f"data.train_file={files / 'train.xyz'}", "model.scale=2.0"]), d
+    )
     assert fixed["scale"] == 2.0
 
 
@@ -78,13 +90,22 @@ def test_isolated_file_gives_the_atomic_energies(files, tmp_path):
         frames.append(atoms)
     path = tmp_path / "isolated.xyz"
     ase.io.write(path, frames, format="extxyz")
-    config = load_config(overrides=[f"data.train_file={files / 'test.xyz'}",
-                                     f"data.isolated_file={path}", "data.valid_fraction=0",
-                                     "data.test_fraction=0"])
+    config = load_config(
+        overrides=[
+            f"data.train_file={files / 'test.xyz'}",
+            f"data.isolated_file={path}",
+            "data.valid_fraction=0",
+            "data.test_fraction=0",
+        ]
+    )
     d = prepare_datasets(config)
     np.testing.assert_allclose(d.atomic_energies, [-1.0, -2.0, -3.0])
     assert d.sizes() == {"train": 5, "valid": 0, "test": 0}
-    bad = load_config(overrides=[f"data.train_file={files / 'test.xyz'}",
-                                  f"data.isolated_file={files / 'test.xyz'}"])
+    bad = load_config(
+        overrides=[
+            f"data.train_file={files / 'test.xyz'}",
+            f"data.isolated_file={files / 'test.xyz'}",
+        ]
+    )
     with pytest.raises(ValueError, match="must hold only isolated-atom frames"):
         prepare_datasets(bad)

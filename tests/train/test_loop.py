@@ -29,8 +29,14 @@ def test_training_writes_the_run_folder_and_learns(tmp_path, data):
     config = S.tiny_config(tmp_path, training={"epochs": 4})
     results = train(config, **S.factories(data))
     run = tmp_path / "run"
-    for name in ("config.yaml", "metrics.csv", "learning_curve.png", "test_metrics.json",
-                 "checkpoints/latest.ckpt", "checkpoints/best.ckpt"):
+    for name in (
+        "config.yaml",
+        "metrics.csv",
+        "learning_curve.png",
+        "test_metrics.json",
+        "checkpoints/latest.ckpt",
+        "checkpoints/best.ckpt",
+    ):
         assert (run / name).is_file(), name
     rows = read_metrics(run / "metrics.csv")
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
@@ -38,15 +44,25 @@ def test_training_writes_the_run_folder_and_learns(tmp_path, data):
     assert rows[-1]["step"] == 4 * 3  # 12 graphs, batch 4
     saved = json.loads((run / "test_metrics.json").read_text())
     assert saved["test"] == pytest.approx(results["test"])
-    assert set(results["test"]) >= {"energy_mae", "energy_rmse", "energy_per_atom_mae",
-                                    "forces_mae", "forces_rmse"}
+    assert set(results["test"]) >= {
+        "energy_mae",
+        "energy_rmse",
+        "energy_per_atom_mae",
+        "forces_mae",
+        "forces_rmse",
+    }
     # the saved configuration reloads, and the best checkpoint reproduces the reported errors
     assert load_config(run / "config.yaml")["training"]["epochs"] == 4
     best = load_checkpoint(run)
     assert best["epoch"] == results["best_epoch"]
     model = S.build_model(best["config"], best["species"], best["atomic_energies"])
-    errors = evaluate_batches(make_eval_step(model, S.predict, False), best["params"],
-                              fixed_size_batches(data.test, 4), np.float32, LossWeights())
+    errors = evaluate_batches(
+        make_eval_step(model, S.predict, False),
+        best["params"],
+        fixed_size_batches(data.test, 4),
+        np.float32,
+        LossWeights(),
+    )
     assert errors["forces_mae"] == pytest.approx(results["test"]["forces_mae"], rel=1e-5)
     assert {x.dtype for x in _leaves(best["params"])} == {np.dtype(np.float32)}  # the default
 
@@ -73,8 +89,9 @@ def test_resume_continues_to_exactly_the_uninterrupted_parameters(tmp_path, data
     with pytest.raises(_Interrupt):  # killed during epoch 2: latest.ckpt holds epoch 1
         train(S.tiny_config(tmp_path, name="resumed", **sections), **factories)
     assert load_checkpoint(tmp_path / "resumed", "latest")["epoch"] == 1
-    resumed = train(S.tiny_config(tmp_path, name="resumed", resume=True, **sections),
-                    **S.factories(data))
+    resumed = train(
+        S.tiny_config(tmp_path, name="resumed", resume=True, **sections), **S.factories(data)
+    )
 
     a = load_checkpoint(tmp_path / "straight", "latest")
     b = load_checkpoint(tmp_path / "resumed", "latest")
@@ -92,12 +109,17 @@ def test_resume_can_extend_a_finished_run_exactly(tmp_path, data):
     # plateau (the default): a run of 1 epoch extended to 3 equals a run of 3 epochs; the rate
     # is high enough for epoch 2 to be worse than epoch 1, which only a restored plateau state sees
     sections = {"optimizer": {"schedule": "plateau", "plateau_patience": 0, "learning_rate": 0.5}}
-    train(S.tiny_config(tmp_path, name="a", training={"epochs": 1, "max_time": 1000}, **sections),
-          **S.factories(data))
-    results = train(S.tiny_config(tmp_path, name="a", resume=True, training={"epochs": 3},
-                                  **sections), **S.factories(data))
-    straight = train(S.tiny_config(tmp_path, name="b", training={"epochs": 3}, **sections),
-                     **S.factories(data))
+    train(
+        S.tiny_config(tmp_path, name="a", training={"epochs": 1, "max_time": 1000}, **sections),
+        **S.factories(data),
+    )
+    results = train(
+        S.tiny_config(tmp_path, name="a", resume=True, training={"epochs": 3}, **sections),
+        **S.factories(data),
+    )
+    straight = train(
+        S.tiny_config(tmp_path, name="b", training={"epochs": 3}, **sections), **S.factories(data)
+    )
     assert results["epochs"] == 3
     saved = load_config(tmp_path / "a" / "config.yaml")["training"]
     assert (saved["epochs"], saved["max_time"]) == (3, 1000)  # new length, saved time limit
@@ -126,8 +148,11 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_pat
         return loader
 
     factories = {**S.factories(data), "make_loader": poisoned}
-    with pytest.raises(TrainingDivergedError, match=r"loss became nan at epoch 2, step 5.*last "
-                       r"good checkpoint is kept"):
+    with pytest.raises(
+        TrainingDivergedError,
+        match=r"loss became nan at epoch 2, step 5.*last "
+        r"good checkpoint is kept",
+    ):
         train(S.tiny_config(tmp_path, training={"epochs": 3}), **factories)
     latest = load_checkpoint(tmp_path / "run", "latest")
     assert latest["epoch"] == 1
@@ -158,6 +183,17 @@ def test_float64_option(tmp_path, data):
     train(S.tiny_config(tmp_path, dtype="float64", training={"epochs": 1}), **S.factories(data))
     params = load_checkpoint(tmp_path / "run")["params"]
     assert {x.dtype for x in _leaves(params)} == {np.dtype(np.float64)}
+    # a resumed run keeps the saved dtype (the configuration given on resume has the default)
+    train(S.tiny_config(tmp_path, resume=True, training={"epochs": 2}), **S.factories(data))
+    params = load_checkpoint(tmp_path / "run")["params"]
+    assert {x.dtype for x in _leaves(params)} == {np.dtype(np.float64)}
+
+
+def test_float64_without_x64_is_refused_before_anything_is_written(tmp_path, data):
+    config = S.tiny_config(tmp_path, dtype="float64", training={"epochs": 1})
+    with jax.enable_x64(False), pytest.raises(ValueError, match="jax_enable_x64"):
+        train(config, **S.factories(data))
+    assert not (tmp_path / "run").exists()
 
 
 def test_without_validation_data_the_training_loss_selects_the_best(tmp_path):

@@ -15,7 +15,6 @@ from equitens.train.loss import weighted_loss as _weighted_loss
 
 from . import _standins as S
 
-
 # compiled once per shape: eager evaluation compiles every small op (slow on a busy machine)
 weighted_loss = jax.jit(_weighted_loss, static_argnums=2)
 error_sums = jax.jit(_error_sums)
@@ -39,9 +38,14 @@ def _graphs():
     graphs = S.make_molecules(3, seed=3)
     # the second graph has no force labels and a stress label
     g = graphs[1]
-    graphs[1] = g._replace(globals={**g.globals, "forces_weight": np.zeros(1),
-                                    "stress": np.full((1, 3, 3), 0.5),
-                                    "stress_weight": np.ones(1)})
+    graphs[1] = g._replace(
+        globals={
+            **g.globals,
+            "forces_weight": np.zeros(1),
+            "stress": np.full((1, 3, 3), 0.5),
+            "stress_weight": np.ones(1),
+        }
+    )
     return graphs
 
 
@@ -58,7 +62,7 @@ def test_loss_matches_numpy_and_ignores_padding_and_missing_labels():
         n = int(g.n_node[0])
         e_terms.append(((pred["energy"][i] - g.globals["energy"][0]) / n) ** 2)
         if g.globals["forces_weight"][0]:
-            f_terms.extend(np.mean((pred["forces"][start:start + n] - g.nodes["forces"]) ** 2, 1))
+            f_terms.extend(np.mean((pred["forces"][start : start + n] - g.nodes["forces"]) ** 2, 1))
         if g.globals["stress_weight"][0]:
             s_terms.append(np.mean((pred["stress"][i] - g.globals["stress"][0]) ** 2))
         start += n
@@ -96,8 +100,12 @@ def test_stress_is_ignored_without_stress_weight():
 
 
 def test_no_labels_gives_zero_loss_and_finite_gradients():
-    graphs = [g._replace(globals={**g.globals, "energy_weight": np.zeros(1),
-                                  "forces_weight": np.zeros(1)}) for g in S.make_molecules(2)]
+    graphs = [
+        g._replace(
+            globals={**g.globals, "energy_weight": np.zeros(1), "forces_weight": np.zeros(1)}
+        )
+        for g in S.make_molecules(2)
+    ]
     batch = _batch(graphs, 20, 30, 3)
     pred = _prediction(batch)
 

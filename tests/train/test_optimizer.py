@@ -55,8 +55,16 @@ def _adam_reference(grads, lr, b1, b2, eps, amsgrad):
 
 @pytest.mark.parametrize("name", ["adam", "amsgrad"])
 def test_updates_match_a_hand_written_reference(name):
-    config = _config(name=name, learning_rate=0.01, warmup_steps=0, schedule="constant",
-                     clip_norm=None, beta1=0.9, beta2=0.99, eps=1e-8)
+    config = _config(
+        name=name,
+        learning_rate=0.01,
+        warmup_steps=0,
+        schedule="constant",
+        clip_norm=None,
+        beta1=0.9,
+        beta2=0.99,
+        eps=1e-8,
+    )
     opt = make_optimizer(config, 10)
     grads = np.array([[1.0, -2.0], [0.1, 3.0], [0.5, 0.2], [-4.0, 0.01]])
     params = {"w": jnp.zeros(2)}
@@ -90,8 +98,14 @@ def test_clipping_bounds_the_global_norm():
 
 
 def test_weight_decay_pulls_parameters_to_zero():
-    config = _config(name="adam", weight_decay=0.5, warmup_steps=0, schedule="constant",
-                     learning_rate=0.1, clip_norm=None)
+    config = _config(
+        name="adam",
+        weight_decay=0.5,
+        warmup_steps=0,
+        schedule="constant",
+        learning_rate=0.1,
+        clip_norm=None,
+    )
     opt = make_optimizer(config, 10)
     params = {"w": jnp.array([2.0])}
     updates, _ = opt.update({"w": jnp.array([0.0])}, opt.init(params), params)

@@ -34,19 +34,19 @@ import numpy as np
 
 from equitens.so3.legendre import normalized_legendre
 from equitens.tp.gaunt.plan import GauntProduct, make_kernel
+from equitens.tp.plan import DEFAULT_PLAN, Plan
 from equitens.tp.registry import register_method
 from equitens.tp.spec import TensorProductSpec
 
 __all__ = ["gaunt_fourier_kernel", "fourier_product", "sh_to_fourier_table", "fourier_to_sh_table"]
 
-# How the convolution is computed: "fft" (zero-padded real 2D FFTs), "dft" (the same transforms
-# as separable matrix products), "dense" (those composed into one matrix each way and folded by the
-# torus symmetry), "direct" (sum of shifted products) or "auto". Measured on a 2-core CPU, batch
-# 10 000, float32, forward of 0..L x 0..L -> 0..2L: at L = 6 fft 301 ms, dft 255 ms, dense
-# (unfolded) 139 ms, dense (folded) about the time of gaunt_grid; direct is slower than dense
-# already at L = 1 (7.4 vs 1.4 ms). So "auto" uses "dense" while lmax1 + lmax2 <= _DENSE_MAX_DEGREE
-# (its O(L^4) tables stay small) and the FFTs above.
-_OPTIONS = {"convolution": "auto"}
+# How the convolution is computed (Plan.fourier_convolution): "fft" (zero-padded real 2D FFTs),
+# "dft" (the same transforms as separable matrix products), "dense" (those composed into one
+# matrix each way and folded by the torus symmetry), "direct" (sum of shifted products) or "auto".
+# Measured on a 2-core CPU, batch 10 000, float32, forward of 0..L x 0..L -> 0..2L: at L = 6 fft
+# 301 ms, dft 255 ms, dense (unfolded) 139 ms, dense (folded) about the time of gaunt_grid; direct
+# is slower than dense already at L = 1 (7.4 vs 1.4 ms). So "auto" uses "dense" while
+# lmax1 + lmax2 <= _DENSE_MAX_DEGREE (its O(L^4) tables stay small) and the FFTs above.
 _DENSE_MAX_DEGREE = 24
 
 
@@ -57,7 +57,8 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _theta_coefficients(lmax: int) -> np.ndarray:
-    """``t[l, m, u + lmax]``: ``Theta_lm(theta) = sum_u t e^{i u theta}``, ``Y_l,+-m = Theta_lm cos|sin(m phi)``.
+    """``t[l, m, u + lmax]``: ``Theta_lm(theta) = sum_u t e^{i u theta}``, with
+    ``Y_l,+-m = Theta_lm cos|sin(m phi)``.
 
     ``Theta_lm`` is the polar part of the orthonormal harmonic extended to ``theta in [0, 2 pi)``:
     ``sign(sin theta)^m Lambda_l^m(cos theta) c_m`` (``Lambda`` uses ``|sin theta|``).
@@ -90,7 +91,8 @@ def _i_theta(k: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def sh_to_fourier_table(lmax: int) -> np.ndarray:
-    """``M[(l, m), (u, v)]`` complex: ``F[u, v] = sum x_lm M`` with ``f = sum F e^{i (u theta + v phi)}``.
+    """``M[(l, m), (u, v)]`` complex: ``F[u, v] = sum x_lm M`` with
+    ``f = sum F e^{i (u theta + v phi)}``.
 
     Args:
         lmax: band limit.
@@ -163,7 +165,7 @@ def fourier_to_sh_table(lmax_in: int, lmax: int) -> np.ndarray:
 
 
 def _to_fourier(x: jax.Array, lmax: int) -> jax.Array:
-    """Real coefficients ``(..., (lmax + 1)^2)`` -> complex ``F`` ``(..., 2 lmax + 1, 2 lmax + 1)``."""
+    """Real coefficients ``(..., (lmax + 1)^2)`` -> complex ``F (..., 2 lmax + 1, 2 lmax + 1)``."""
     m = sh_to_fourier_table(lmax)
     dtype = x.dtype
     re = x @ jnp.asarray(m.real, dtype)
@@ -253,7 +255,7 @@ def _product_fft(a: jax.Array, b: jax.Array, l1: int, l2: int, lo: int, pairs: b
 
 @functools.cache
 def _dft_tables(l: int, lg: int, lo: int) -> tuple[np.ndarray, ...]:
-    """Tables of the convolution by matrix-product DFTs on the ``n x n`` torus grid, ``n = 2 lg + 1``.
+    """Tables of the convolution by matrix-product DFTs on the ``n x n`` torus, ``n = 2 lg + 1``.
 
     The zero-padded 2D FFT of a half spectrum is, column by column, a DFT in ``u`` (``theta``)
     then in ``v`` (``phi``). Here the ``u`` step is folded into the SH -> Fourier table
@@ -304,7 +306,9 @@ def _product_dft(a: jax.Array, b: jax.Array, l1: int, l2: int, lo: int, pairs: b
         values = (f1[:, :, None] * f2[:, None, :]).reshape(e, u * v, n, n)
     else:
         values = f1 * f2
-    _, _, _, _, w_back, back_cos, back_sin = (jnp.asarray(t, dtype) for t in _dft_tables(l1, lg, lo))
+    _, _, _, _, w_back, back_cos, back_sin = (
+        jnp.asarray(t, dtype) for t in _dft_tables(l1, lg, lo)
+    )
     h = jnp.concatenate([values @ back_cos.T, values @ back_sin.T], axis=-2)  # (..., 2 n, m)
     out = jnp.einsum("...km,mkj->...mj", h, w_back)
     _, index = _back_tables(lg, lo)
@@ -370,7 +374,9 @@ def _convolve_direct(f1: jax.Array, f2: jax.Array, l1: int, l2: int) -> jax.Arra
     return out
 
 
-def fourier_product(a: jax.Array, b: jax.Array, product: GauntProduct, pairs: bool) -> jax.Array:
+def fourier_product(
+    a: jax.Array, b: jax.Array, product: GauntProduct, pairs: bool, convolution: str = "auto"
+) -> jax.Array:
     """The Gaunt product of coefficient arrays through 2D Fourier series.
 
     Args:
@@ -392,7 +398,7 @@ def fourier_product(a: jax.Array, b: jax.Array, product: GauntProduct, pairs: bo
         True
     """
     l1, l2, lo = product.lmax1, product.lmax2, product.lmax_out
-    mode = _OPTIONS["convolution"]
+    mode = convolution
     if mode == "auto":
         mode = "dense" if l1 + l2 <= _DENSE_MAX_DEGREE else "fft"
     if mode == "fft":
@@ -414,13 +420,13 @@ def fourier_product(a: jax.Array, b: jax.Array, product: GauntProduct, pairs: bo
     return out
 
 
-def _fourier_even(a, b, product: GauntProduct, pairs: bool):
+def _fourier_even(a, b, product: GauntProduct, pairs: bool, plan: Plan):
     if product.odd:
         raise ValueError("gaunt_fourier evaluates even paths only; use method='vector_gaunt'")
-    return fourier_product(a, b, product, pairs)
+    return fourier_product(a, b, product, pairs, plan.fourier_convolution)
 
 
-def gaunt_fourier_kernel(spec: TensorProductSpec):
+def gaunt_fourier_kernel(spec: TensorProductSpec, plan: Plan = DEFAULT_PLAN):
     """The 2D-Fourier Gaunt kernel (registered as ``method="gaunt_fourier"``).
 
     Same semantics and same accepted specs as ``"gaunt_grid"`` (every path with the Gaunt tensor;
@@ -441,7 +447,7 @@ def gaunt_fourier_kernel(spec: TensorProductSpec):
         >>> bool(np.allclose(gaunt_fourier_kernel(spec)(x, y), gaunt_grid_kernel(spec)(x, y)))
         True
     """
-    return make_kernel(spec, "gaunt_fourier", _fourier_even)
+    return make_kernel(spec, "gaunt_fourier", _fourier_even, plan)
 
 
 register_method("gaunt_fourier", gaunt_fourier_kernel)

@@ -1,9 +1,10 @@
 """The Gaunt tensor product on a spherical grid (``method="gaunt_grid"``).
 
 The Gaunt product of coefficient vectors is the point-wise product of the two spherical functions
-projected back onto the harmonics:
+projected back onto the harmonics::
 
-``(x (x)_G y)_{l3 m3} = integral f_x f_y Y_{l3 m3} dOmega = sum G[l1 m1, l2 m2, l3 m3] x_{l1 m1} y_{l2 m2}``
+    (x (x)_G y)_{l3 m3} = integral f_x f_y Y_{l3 m3} dOmega
+                        = sum G[l1 m1, l2 m2, l3 m3] x_{l1 m1} y_{l2 m2}
 
 with orthonormal harmonics and ``G = equitens.gaunt``. Both functions are sampled on the minimal
 Gauss-Legendre x uniform grid that integrates ``f_x f_y Y_{l3}`` exactly
@@ -24,17 +25,16 @@ import jax.numpy as jnp
 from equitens.so3.irreps import Irreps
 from equitens.so3.s2grid import S2Grid, from_s2grid, grid_for_product, to_s2grid
 from equitens.tp.gaunt.plan import GauntProduct, make_kernel, sector
+from equitens.tp.plan import DEFAULT_PLAN, Plan
 from equitens.tp.registry import register_method
 from equitens.tp.spec import TensorProductSpec
 
 __all__ = ["gaunt_grid_kernel", "grid_product", "to_grid", "from_grid", "grid_for_power"]
 
-# Transform used by the kernel: "auto" (dense matrices for small L, m-blocked Legendre + DFT
-# above; measured in docs/guide/s2grid.md), or "fft", "dft", "dense". Benchmarks may set it.
-_OPTIONS = {"transform": "auto"}
 
-
-def grid_product(a: jax.Array, b: jax.Array, product: GauntProduct, pairs: bool) -> jax.Array:
+def grid_product(
+    a: jax.Array, b: jax.Array, product: GauntProduct, pairs: bool, transform: str = "auto"
+) -> jax.Array:
     """The Gaunt product of coefficient arrays on the minimal exact grid.
 
     Args:
@@ -42,6 +42,9 @@ def grid_product(a: jax.Array, b: jax.Array, product: GauntProduct, pairs: bool)
         b: ``(E, V, (lmax2 + 1)^2)`` coefficients of ``V`` functions.
         product: the degrees (``lmax1``, ``lmax2``, ``lmax_out``).
         pairs: all channel pairs (``(E, U * V, ...)`` out) or matching channels (``U == V``).
+        transform: the grid transform, ``"auto"`` (dense matrices for small L, m-blocked
+            Legendre + DFT above; measured in docs/guide/s2grid.md), ``"fft"``, ``"dft"`` or
+            ``"dense"`` (:attr:`equitens.tp.plan.Plan.s2_transform`).
 
     Returns:
         ``(E, U * V | U, (lmax_out + 1)^2)``: the coefficients of the products.
@@ -54,24 +57,23 @@ def grid_product(a: jax.Array, b: jax.Array, product: GauntProduct, pairs: bool)
         (1, 1, 9)
     """
     grid = grid_for_product(product.lmax1, product.lmax2, product.lmax_out)
-    method = _OPTIONS["transform"]
-    fa = to_s2grid(a, product.lmax1, grid, "integral", method=method)
-    fb = to_s2grid(b, product.lmax2, grid, "integral", method=method)
+    fa = to_s2grid(a, product.lmax1, grid, "integral", method=transform)
+    fb = to_s2grid(b, product.lmax2, grid, "integral", method=transform)
     if pairs:
         e, u, v = fa.shape[0], fa.shape[1], fb.shape[1]
         values = (fa[:, :, None] * fb[:, None, :]).reshape(e, u * v, grid.n_beta, grid.n_alpha)
     else:
         values = fa * fb
-    return from_s2grid(values, product.lmax_out, grid, "integral", method=method)
+    return from_s2grid(values, product.lmax_out, grid, "integral", method=transform)
 
 
-def _grid_product_even(a, b, product: GauntProduct, pairs: bool):
+def _grid_product_even(a, b, product: GauntProduct, pairs: bool, plan: Plan):
     if product.odd:  # plan_products only makes odd products when odd paths are allowed
         raise ValueError("gaunt_grid evaluates even paths only; use method='vector_gaunt'")
-    return grid_product(a, b, product, pairs)
+    return grid_product(a, b, product, pairs, plan.s2_transform)
 
 
-def gaunt_grid_kernel(spec: TensorProductSpec):
+def gaunt_grid_kernel(spec: TensorProductSpec, plan: Plan = DEFAULT_PLAN):
     """The spherical-grid Gaunt kernel of a spec (registered as ``method="gaunt_grid"``).
 
     Every path of the spec is evaluated with the Gaunt tensor ``equitens.gaunt(l1, l2, l3)``
@@ -81,6 +83,7 @@ def gaunt_grid_kernel(spec: TensorProductSpec):
 
     Args:
         spec: the tensor product.
+        plan: how it runs (:class:`~equitens.tp.plan.Plan`).
 
     Returns:
         ``kernel(x1, x2, weights=None) -> out`` (mul_ir layouts, leading dimensions broadcast).
@@ -99,7 +102,7 @@ def gaunt_grid_kernel(spec: TensorProductSpec):
         >>> bool(np.allclose(out[:1], np.einsum("i,j,ijk->k", x, y, gaunt(1, 1, 0))))
         True
     """
-    return make_kernel(spec, "gaunt_grid", _grid_product_even)
+    return make_kernel(spec, "gaunt_grid", _grid_product_even, plan)
 
 
 register_method("gaunt_grid", gaunt_grid_kernel)
@@ -128,7 +131,10 @@ def _coefficients(x: jax.Array, irreps: Irreps, mul: int, lmax: int) -> jax.Arra
     for m, ir in irreps:
         blocks[ir.l] = x[..., starts : starts + m * ir.dim].reshape(x.shape[:-1] + (m, ir.dim))
         starts += m * ir.dim
-    zeros = lambda l: jnp.zeros(x.shape[:-1] + (mul, 2 * l + 1), x.dtype)  # noqa: E731
+
+    def zeros(l):
+        return jnp.zeros(x.shape[:-1] + (mul, 2 * l + 1), x.dtype)
+
     return jnp.concatenate([blocks.get(l, zeros(l)) for l in range(lmax + 1)], axis=-1)
 
 
@@ -159,7 +165,8 @@ def to_grid(x: jax.Array, irreps, grid: S2Grid, *, normalization: str = "integra
         >>> a = jnp.array([[0.3, 1.0, -2.0, 0.5]])  # one function, irreps 0e + 1o
         >>> values = to_grid(a, "0e + 1o", grid)
         >>> a2 = from_grid(values**2, "0e + 1o + 2e", grid)  # a (x)_G a
-        >>> bool(np.allclose(a2[0, 4:], np.einsum("i,j,ijk->k", a[0, 1:], a[0, 1:], gaunt(1, 1, 2))))
+        >>> expected = np.einsum("i,j,ijk->k", a[0, 1:], a[0, 1:], gaunt(1, 1, 2))
+        >>> bool(np.allclose(a2[0, 4:], expected))
         True
     """
     irreps, mul, lmax = _function_irreps(irreps, "to_grid")
@@ -175,7 +182,9 @@ def to_grid(x: jax.Array, irreps, grid: S2Grid, *, normalization: str = "integra
     return to_s2grid(_coefficients(x, irreps, mul, lmax), lmax, grid, normalization)
 
 
-def from_grid(values: jax.Array, irreps_out, grid: S2Grid, *, normalization: str = "integral") -> jax.Array:
+def from_grid(
+    values: jax.Array, irreps_out, grid: S2Grid, *, normalization: str = "integral"
+) -> jax.Array:
     """Project samples of spherical functions onto the harmonics of ``irreps_out`` (mul_ir layout).
 
     Args:
@@ -204,7 +213,10 @@ def from_grid(values: jax.Array, irreps_out, grid: S2Grid, *, normalization: str
             f"{irreps}, got {tuple(values.shape)}"
         )
     c = from_s2grid(values, lmax, grid, normalization)
-    parts = [c[..., ir.l**2 : (ir.l + 1) ** 2].reshape(c.shape[:-2] + (mul * ir.dim,)) for _, ir in irreps]
+    parts = [
+        c[..., ir.l**2 : (ir.l + 1) ** 2].reshape(c.shape[:-2] + (mul * ir.dim,))
+        for _, ir in irreps
+    ]
     return jnp.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
 

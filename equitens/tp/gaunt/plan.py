@@ -6,7 +6,7 @@ A Gaunt method reads a spec's *structure* (irreps, paths, channel mode) and eval
 - an *even* path (``l1 + l2 + l3`` even) with the real Gaunt tensor ``equitens.gaunt(l1, l2, l3)``
   ``= kappa * C`` (the integral of three orthonormal harmonics), for every Gaunt method;
 - an *odd* path (only ``method="vector_gaunt"``) with the vector Gaunt tensor ``kappa_v * C``
-  (:func:`equitens.tp.gaunt.vector.vector_gaunt_kappa`).
+  (:func:`equitens.so3.gaunt.vector_gaunt_kappa`).
 
 The spec's own path coefficients (its Clebsch-Gordan normalisation) are **not** used: a Gaunt
 product has no free per-path constant. :func:`gaunt_spec` builds specs whose coefficients are the
@@ -28,19 +28,18 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from equitens.so3.gaunt import gaunt_kappa
+from equitens.so3.gaunt import gaunt_kappa, vector_gaunt_kappa
 from equitens.so3.irreps import Irrep, Irreps
+from equitens.so3.layout import split_blocks
 from equitens.tp.multilinear import multilinear
+from equitens.tp.plan import DEFAULT_PLAN, Plan
 from equitens.tp.spec import Path, TensorProductSpec
 
 __all__ = ["GauntProduct", "gaunt_spec", "gaunt_cg_spec", "plan_products", "sector"]
 
-# Kernel options (private; benchmarks set them): "chunked" runs the kernel through
-# equitens.tp.multilinear (samples in cache-sized chunks, fused first derivatives, chunked
-# double backward); "budget" is its floats of intermediates per chunk.
-_OPTIONS = {"chunked": True, "budget": 1 << 20}
+# Floats of intermediates per chunk of samples on a CPU (Plan.chunk="auto").
+CPU_BUDGET = 1 << 20
 
 
 def sector(ir: Irrep) -> int:
@@ -134,14 +133,16 @@ def check_servable(spec: TensorProductSpec, method: str, *, odd_allowed: bool) -
         if _is_odd(spec, path) and not odd_allowed:
             raise ValueError(
                 f"method {method!r} cannot evaluate the odd path {path!r} (l1 + l2 + l3 = "
-                f"{ir1.l + ir2.l + ir3.l} is odd: an antisymmetric coupling, which the scalar Gaunt "
-                "product of two functions does not have). Use method='vector_gaunt' (recovers the "
-                "odd paths) or method='cg', or keep only the even paths with "
+                f"{ir1.l + ir2.l + ir3.l} is odd: an antisymmetric coupling, which the scalar "
+                "Gaunt product of two functions does not have). Use method='vector_gaunt' "
+                "(recovers the odd paths) or method='cg', or keep only the even paths with "
                 f"filter_ir_out='{_natural_filter(spec)}'"
             )
 
 
-def plan_products(spec: TensorProductSpec, *, odd_allowed: bool = False) -> tuple[GauntProduct, ...]:
+def plan_products(
+    spec: TensorProductSpec, *, odd_allowed: bool = False
+) -> tuple[GauntProduct, ...]:
     """Cut a spec's paths into products of functions (see the module docstring).
 
     Paths are grouped by (even or odd, sector of input 1, sector of input 2, multiplicities);
@@ -193,7 +194,11 @@ def _as_product(spec: TensorProductSpec, paths: list[Path], odd: bool) -> GauntP
     inputs2 = sorted({p.i_in2 for p in paths})
     outputs = sorted({p.i_out for p in paths})
     degrees = []
-    for entries, irreps in ((inputs1, spec.irreps_in1), (inputs2, spec.irreps_in2), (outputs, spec.irreps_out)):
+    for entries, irreps in (
+        (inputs1, spec.irreps_in1),
+        (inputs2, spec.irreps_in2),
+        (outputs, spec.irreps_out),
+    ):
         ls = [irreps[i].ir.l for i in entries]
         if len(set(ls)) != len(ls):
             return None
@@ -204,22 +209,27 @@ def _as_product(spec: TensorProductSpec, paths: list[Path], odd: bool) -> GauntP
     for i in inputs1:
         for j in inputs2:
             for k in outputs:
-                l1, l2, l3 = spec.irreps_in1[i].ir.l, spec.irreps_in2[j].ir.l, spec.irreps_out[k].ir.l
+                l1, l2, l3 = (
+                    spec.irreps_in1[i].ir.l,
+                    spec.irreps_in2[j].ir.l,
+                    spec.irreps_out[k].ir.l,
+                )
                 if _reachable(l1, l2, l3, odd) != ((i, j, k) in present):
                     if (i, j, k) in present:  # a path whose tensor vanishes: drop it, still exact
                         continue
                     return None
     return GauntProduct(
-        tuple(inputs1), tuple(inputs2), tuple(outputs),
-        max(degrees[0]), max(degrees[1]), max(degrees[2]), odd,
+        tuple(inputs1),
+        tuple(inputs2),
+        tuple(outputs),
+        max(degrees[0]),
+        max(degrees[1]),
+        max(degrees[2]),
+        odd,
     )
 
 
 # ------------------------------------------------------------------------------ spec builders
-
-
-def _ir_order(ir: Irrep) -> tuple[int, int]:
-    return (ir.l, -ir.p * (-1) ** ir.l)
 
 
 def gaunt_spec(
@@ -281,7 +291,8 @@ def gaunt_spec(
         muls.append(ms.pop())
     if channel_mode == "uuu" and muls[0] != muls[1]:
         raise ValueError(
-            f"gaunt_spec: channel_mode 'uuu' needs equal multiplicities, got {muls[0]} and {muls[1]}"
+            "gaunt_spec: channel_mode 'uuu' needs equal multiplicities, "
+            f"got {muls[0]} and {muls[1]}"
         )
     lmax1 = max(ir.l for _, ir in irreps_in1)
     lmax2 = max(ir.l for _, ir in irreps_in2)
@@ -289,8 +300,6 @@ def gaunt_spec(
         lmax_out = lmax1 + lmax2
     if not isinstance(lmax_out, int) or lmax_out < 0:
         raise ValueError(f"gaunt_spec: lmax_out must be a non-negative int, got {lmax_out!r}")
-    from equitens.tp.gaunt.vector import vector_gaunt_kappa  # local: vector imports this module
-
     triples = []
     for i, (_, ir1) in enumerate(irreps_in1):
         for j, (_, ir2) in enumerate(irreps_in2):
@@ -298,20 +307,36 @@ def gaunt_spec(
                 is_odd = (ir1.l + ir2.l + l3) % 2 == 1
                 if is_odd and not odd:
                     continue
-                c = vector_gaunt_kappa(ir1.l, ir2.l, l3) if is_odd else gaunt_kappa(ir1.l, ir2.l, l3)
+                c = (
+                    vector_gaunt_kappa(ir1.l, ir2.l, l3)
+                    if is_odd
+                    else gaunt_kappa(ir1.l, ir2.l, l3)
+                )
                 if c != 0.0:
                     triples.append((i, j, Irrep(l3, ir1.p * ir2.p), c))
-    out_irs = sorted({t[2] for t in triples}, key=_ir_order)
+    out_irs = sorted({t[2] for t in triples})
     mul_out = muls[0] * muls[1] if channel_mode == "uvuv" else muls[0]
     irreps_out = Irreps([(mul_out, ir) for ir in out_irs])
     index = {ir: k for k, ir in enumerate(out_irs)}
     paths = tuple(
-        Path(i, j, index[ir3], c, (str(irreps_in1[i]), str(irreps_in2[j]), str(irreps_out[index[ir3]])))
+        Path(
+            i,
+            j,
+            index[ir3],
+            c,
+            (str(irreps_in1[i]), str(irreps_in2[j]), str(irreps_out[index[ir3]])),
+        )
         for i, j, ir3, c in triples
     )
     return TensorProductSpec(
-        irreps_in1, irreps_in2, irreps_out, paths, channel_mode, False,
-        irrep_normalization="none", method=method,
+        irreps_in1,
+        irreps_in2,
+        irreps_out,
+        paths,
+        channel_mode,
+        False,
+        irrep_normalization="none",
+        method=method,
     )
 
 
@@ -335,8 +360,6 @@ def gaunt_cg_spec(spec: TensorProductSpec) -> TensorProductSpec:
         >>> cg.method, math.isclose(cg.paths[0].coefficient, gaunt_kappa(1, 1, 0))
         ('cg', True)
     """
-    from equitens.tp.gaunt.vector import vector_gaunt_kappa
-
     paths = []
     for path in spec.paths:
         (_, ir1), (_, ir2), (_, ir3) = spec.mul_irreps(path)
@@ -349,15 +372,8 @@ def gaunt_cg_spec(spec: TensorProductSpec) -> TensorProductSpec:
 # ------------------------------------------------------------------------- the kernel shell
 
 
-def _split(x: jax.Array, irreps: Irreps) -> list[jax.Array]:
-    """``(E, dim)`` -> one ``(E, mul, 2l + 1)`` block per entry."""
-    sizes = np.cumsum([mul * ir.dim for mul, ir in irreps])[:-1].tolist()
-    parts = jnp.split(x, sizes, axis=-1) if len(irreps) > 1 else [x]
-    return [p.reshape(p.shape[0], mul, ir.dim) for p, (mul, ir) in zip(parts, irreps)]
-
-
 def _assemble(blocks: list[jax.Array], entries, irreps: Irreps, lmax: int, dtype) -> jax.Array:
-    """Coefficients ``(E, mul, (lmax + 1)^2)`` of the function made of some entries (zeros elsewhere)."""
+    """Coefficients ``(E, mul, (lmax + 1)^2)`` of the function of some entries (zeros elsewhere)."""
     by_degree = {irreps[i].ir.l: blocks[i] for i in entries}
     e, mul = blocks[entries[0]].shape[:2]
     parts = [
@@ -367,16 +383,25 @@ def _assemble(blocks: list[jax.Array], entries, irreps: Irreps, lmax: int, dtype
     return jnp.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
 
-def make_kernel(spec: TensorProductSpec, method: str, product_fn, *, odd_allowed: bool = False):
+def make_kernel(
+    spec: TensorProductSpec,
+    method: str,
+    product_fn,
+    plan: Plan = DEFAULT_PLAN,
+    *,
+    odd_allowed: bool = False,
+):
     """A spec's kernel from a product of functions (shared by the Gaunt methods).
 
     Args:
         spec: the tensor product.
         method: the method's name (for messages).
-        product_fn: ``product_fn(a, b, product, pairs) -> c``: ``a (E, U, (lmax1+1)^2)``,
+        product_fn: ``product_fn(a, b, product, pairs, plan) -> c``: ``a (E, U, (lmax1+1)^2)``,
             ``b (E, V, (lmax2+1)^2)`` orthonormal-harmonic coefficients; ``c`` the Gaunt (or, for
             ``product.odd``, vector Gaunt) product up to ``lmax_out``, ``(E, U * V, ...)`` when
             ``pairs`` (all channel pairs) else ``(E, U, ...)``.
+        plan: how it runs: ``plan.gaunt_multilinear`` (the multilinear derivative rules, chunked
+            as ``plan.chunk`` says, or plain autodiff) and the options ``product_fn`` reads.
         odd_allowed: whether odd paths are evaluated.
 
     Returns:
@@ -389,19 +414,19 @@ def make_kernel(spec: TensorProductSpec, method: str, product_fn, *, odd_allowed
 
     def forward(x1, x2):
         e, dtype = x1.shape[0], x1.dtype
-        b1, b2 = _split(x1, spec.irreps_in1), _split(x2, spec.irreps_in2)
+        b1, b2 = split_blocks(x1, spec.irreps_in1), split_blocks(x2, spec.irreps_in2)
         out: list = [None] * len(spec.irreps_out)
         for product in products:
             a = _assemble(b1, product.inputs1, spec.irreps_in1, product.lmax1, dtype)
             b = _assemble(b2, product.inputs2, spec.irreps_in2, product.lmax2, dtype)
-            c = product_fn(a, b, product, pairs)
+            c = product_fn(a, b, product, pairs, plan)
             for k in product.outputs:
                 l = spec.irreps_out[k].ir.l
                 piece = c[..., l * l : (l + 1) * (l + 1)]
                 out[k] = piece if out[k] is None else out[k] + piece
         blocks = [
             (o if o is not None else jnp.zeros((e, mul, ir.dim), dtype)).reshape(e, mul * ir.dim)
-            for o, (mul, ir) in zip(out, spec.irreps_out)
+            for o, (mul, ir) in zip(out, spec.irreps_out, strict=True)
         ]
         return jnp.concatenate(blocks, axis=-1) if len(blocks) > 1 else blocks[0]
 
@@ -417,15 +442,18 @@ def make_kernel(spec: TensorProductSpec, method: str, product_fn, *, odd_allowed
         (d1, d2, None, d_out),
         shared_weights=False,
         per_sample_floats=max(floats, 1),
-        budget=_OPTIONS["budget"],
+        budget=plan.chunk_budgets(CPU_BUDGET),
     )
-    run = chunked if _OPTIONS["chunked"] else forward
+    run = chunked if plan.gaunt_multilinear else forward
 
     def kernel(x1, x2, weights=None):
         if weights is not None:
             raise ValueError(f"method {method!r} takes no weights; pass weights=None")
         x1, x2 = jnp.asarray(x1), jnp.asarray(x2)
-        for name, x, d, irreps in (("x1", x1, d1, spec.irreps_in1), ("x2", x2, d2, spec.irreps_in2)):
+        for name, x, d, irreps in (
+            ("x1", x1, d1, spec.irreps_in1),
+            ("x2", x2, d2, spec.irreps_in2),
+        ):
             if x.ndim == 0 or x.shape[-1] != d:
                 raise ValueError(
                     f"{name} must have shape (..., {d}) for irreps {irreps}, got {tuple(x.shape)}"

@@ -1,0 +1,55 @@
+"""The models' default plan on the accelerator: the force-training step of MACE and NequIP,
+lowered for CUDA on this CPU machine (``jax.export``), holds no chunk loop; lowered for the CPU,
+the SO(2) convolution keeps its cache chunks (so the check can fail)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import jraph
+import pytest
+
+from equitens.models.build import build_model
+
+NODES, EDGES = 64, 1 << 14  # enough edges for several CPU chunks
+
+
+def _force_training_gradient(model):
+    """The gradient w.r.t. the weights of ``E^2 + |F|^2``: training on forces (second order)."""
+    graph = jraph.GraphsTuple(
+        nodes={"positions": jnp.zeros((NODES, 3)), "species": jnp.zeros((NODES,), jnp.int32)},
+        edges={},
+        globals={},
+        senders=jnp.zeros((EDGES,), jnp.int32),
+        receivers=jnp.zeros((EDGES,), jnp.int32),
+        n_node=jnp.array([NODES]),
+        n_edge=jnp.array([EDGES]),
+    )
+
+    def energy(params, positions):
+        return model.apply(params, graph._replace(nodes={**graph.nodes, "positions": positions}))
+
+    def loss(params, positions):
+        e, forces = jax.value_and_grad(lambda p: energy(params, p).sum())(positions)
+        return e**2 + jnp.sum(forces**2)
+
+    params = jax.eval_shape(model.init, jax.random.PRNGKey(0), graph)
+    return jax.grad(loss), (params, jax.ShapeDtypeStruct((NODES, 3), jnp.float32))
+
+
+def _loops(fn, args, platform: str) -> int:
+    return (
+        jax.export.export(jax.jit(fn), platforms=[platform])(*args)
+        .mlir_module()
+        .count("stablehlo.while")
+    )
+
+
+@pytest.mark.parametrize("name, conv_method", [("mace", "so2"), ("mace", "cg"), ("nequip", "so2")])
+def test_force_training_step_has_no_chunk_loop_on_gpu(name, conv_method):
+    config = {"model": {"name": name, "conv_method": conv_method, "num_channels": 8, "lmax": 2}}
+    model = build_model(config, (1, 8), [0.0, 0.0])
+    fn, args = _force_training_gradient(model)
+    assert _loops(fn, args, "cuda") == 0
+    if conv_method == "so2":
+        assert _loops(fn, args, "cpu") > 0  # the CPU plan: edges in cache-sized chunks
