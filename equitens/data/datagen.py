@@ -96,6 +96,18 @@ def _isolated_atoms(symbols: Sequence[str], make_calculator, config_type: str = 
     ]
 
 
+def _write_frames(path: str | Path, frames: list, level_of_theory: str) -> Path:
+    """Tag the frames with their level of theory and write them as extended XYZ to ``path``."""
+    import ase.io
+
+    for frame in frames:
+        frame.info["level_of_theory"] = level_of_theory
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ase.io.write(path, frames, format="extxyz")
+    return path
+
+
 def generate_molecule_dataset(
     path: str | Path,
     *,
@@ -153,8 +165,6 @@ def generate_molecule_dataset(
         >>> configs[-1].forces.shape
         (3, 3)
     """
-    import ase.io
-
     if frames < 1 or interval < 1 or equilibration < 0:
         raise ValueError(
             f"need frames >= 1, interval >= 1 and equilibration >= 0, got frames={frames}, "
@@ -177,12 +187,7 @@ def generate_molecule_dataset(
             out.append(_single_point(atoms, atoms.calc, stress=False, config_type="MD"))
             bar.update(1)
         bar.close()
-    for frame in out:
-        frame.info["level_of_theory"] = f"{method} (tblite, accuracy {accuracy:g})"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ase.io.write(path, out, format="extxyz")
-    return path
+    return _write_frames(path, out, f"{method} (tblite, accuracy {accuracy:g})")
 
 
 def _langevin(molecule: str, calculator, temperature, timestep, friction, seed):
@@ -256,7 +261,6 @@ def generate_metal_dataset(
         >>> configs[-1].stress.shape, configs[-1].pbc
         ((3, 3), (True, True, True))
     """
-    import ase.io
     from ase.build import bulk
     from ase.calculators.emt import EMT
 
@@ -264,8 +268,6 @@ def generate_metal_dataset(
         raise ValueError(
             f"need frames >= 1, strain >= 0 and rattle >= 0, got {frames}, {strain}, {rattle}"
         )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     lattice = _emt_lattice_constant(element)
     base = bulk(element, "fcc", a=lattice) * tuple(supercell)
@@ -280,10 +282,7 @@ def generate_metal_dataset(
         out.append(_single_point(atoms, EMT(), stress=True, config_type="strained"))
         bar.update(1)
     bar.close()
-    for frame in out:
-        frame.info["level_of_theory"] = "EMT (ASE)"
-    ase.io.write(path, out, format="extxyz")
-    return path
+    return _write_frames(path, out, "EMT (ASE)")
 
 
 def _emt_lattice_constant(element: str) -> float:

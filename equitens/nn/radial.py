@@ -34,6 +34,19 @@ def _check_cutoff(cutoff: float) -> float:
     return float(cutoff)
 
 
+def _check_positive_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _as_lengths(r: jax.Array) -> jax.Array:
+    """``r`` as an array of a floating dtype (integer lengths become the default float)."""
+    r = jnp.asarray(r)
+    if not jnp.issubdtype(r.dtype, jnp.floating):
+        r = r.astype(jnp.result_type(float))
+    return r
+
+
 def bessel_basis(r: jax.Array, cutoff: float, num_basis: int = 8) -> jax.Array:
     """Bessel radial basis ``sqrt(2 / c) sin(n pi r / c) / r``, ``n = 1..num_basis``.
 
@@ -52,11 +65,8 @@ def bessel_basis(r: jax.Array, cutoff: float, num_basis: int = 8) -> jax.Array:
         [[0.3974, 0.7948], [0.253, 0.0]]
     """
     cutoff = _check_cutoff(cutoff)
-    if not isinstance(num_basis, int) or num_basis < 1:
-        raise ValueError(f"num_basis must be a positive int, got {num_basis!r}")
-    r = jnp.asarray(r)
-    if not jnp.issubdtype(r.dtype, jnp.floating):
-        r = r.astype(jnp.result_type(float))
+    _check_positive_int("num_basis", num_basis)
+    r = _as_lengths(r)
     n = jnp.arange(1, num_basis + 1, dtype=r.dtype) * (np.pi / cutoff)
     prefactor = np.sqrt(2.0 / cutoff)
     r = r[..., None]
@@ -88,11 +98,8 @@ def polynomial_envelope(r: jax.Array, cutoff: float, p: int = 5) -> jax.Array:
         [1.0, 0.7734, 0.0, 0.0]
     """
     cutoff = _check_cutoff(cutoff)
-    if not isinstance(p, int) or p < 1:
-        raise ValueError(f"the envelope degree p must be a positive int, got {p!r}")
-    r = jnp.asarray(r)
-    if not jnp.issubdtype(r.dtype, jnp.floating):
-        r = r.astype(jnp.result_type(float))
+    _check_positive_int("the envelope degree p", p)
+    r = _as_lengths(r)
     x = r / cutoff
     value = (
         1.0

@@ -105,32 +105,14 @@ def channelwise_spec(
         >>> spec.weight_numel, spec.irreps_out
         (32, 8x0e+8x1o)
     """
-    return _channelwise_spec(
+    return _cached_spec(
+        "channelwise",
         Irreps(irreps_in1),
         Irreps(irreps_in2),
         Irreps(irreps_out),
         path_normalization,
         irrep_normalization,
         method,
-    )
-
-
-@functools.lru_cache(maxsize=256)
-def _channelwise_spec(
-    in1: Irreps,
-    in2: Irreps,
-    out: Irreps,
-    path_normalization: str,
-    irrep_normalization: str,
-    method: str,
-) -> TensorProductSpec:
-    return TensorProductSpec.channelwise(
-        in1,
-        in2,
-        out,
-        path_normalization=path_normalization,
-        irrep_normalization=irrep_normalization,
-        method=method,
     )
 
 
@@ -160,7 +142,8 @@ def fully_connected_spec(
         >>> spec.weight_numel
         24
     """
-    return _fully_connected_spec(
+    return _cached_spec(
+        "fully_connected",
         Irreps(irreps_in1),
         Irreps(irreps_in2),
         Irreps(irreps_out),
@@ -170,8 +153,9 @@ def fully_connected_spec(
     )
 
 
-@functools.lru_cache(maxsize=256)
-def _fully_connected_spec(
+@functools.lru_cache(maxsize=512)
+def _cached_spec(
+    constructor: str,
     in1: Irreps,
     in2: Irreps,
     out: Irreps,
@@ -179,7 +163,8 @@ def _fully_connected_spec(
     irrep_normalization: str,
     method: str,
 ) -> TensorProductSpec:
-    return TensorProductSpec.fully_connected(
+    """``TensorProductSpec.<constructor>(in1, in2, out, ...)``, built once per argument set."""
+    return getattr(TensorProductSpec, constructor)(
         in1,
         in2,
         out,

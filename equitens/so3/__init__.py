@@ -1,101 +1,43 @@
 """The SO(3) core: irreps, real spherical harmonics, Clebsch-Gordan, Gaunt, Wigner-D, S2 grids.
 
 Pure math: numpy float64 constants built once and cached, evaluated with jax.numpy.
-Everything here is re-exported at the top level of ``equitens``.
+The package re-exports the public names of each module (its ``__all__``), and everything here is
+re-exported at the top level of ``equitens``.
 """
 
-from equitens.so3.clebsch_gordan import (
-    CGEntries,
-    clebsch_gordan,
-    clebsch_gordan_nonzero,
-    su2_clebsch_gordan,
-)
-from equitens.so3.edge_frame import SINGULAR_DIRECTION, edge_frame, edge_frame_wigner
-from equitens.so3.gaunt import gaunt, gaunt_kappa, vector_gaunt, vector_gaunt_kappa
-from equitens.so3.generators import angular_momentum, real_to_complex, so3_generators
-from equitens.so3.irreps import Irrep, Irreps, IrrepsSort, MulIrrep, tensor_product_irreps
-from equitens.so3.layout import from_e3nn, ir_mul_to_mul_ir, mul_ir_to_ir_mul, to_e3nn
-from equitens.so3.legendre import normalized_legendre
-from equitens.so3.rotations import (
-    angles_to_matrix,
-    angles_to_quaternion,
-    angles_to_xyz,
-    axis_angle_to_matrix,
-    axis_angle_to_quaternion,
-    compose_quaternion,
-    matrix_to_angles,
-    matrix_to_quaternion,
-    matrix_x,
-    matrix_y,
-    matrix_z,
-    quaternion_to_matrix,
-    random_o3,
-    random_rotation,
-    xyz_to_angles,
-)
-from equitens.so3.s2grid import S2Grid, from_s2grid, grid_for_product, s2grid_matrix, to_s2grid
-from equitens.so3.spherical_harmonics import spherical_harmonics
-from equitens.so3.wigner import (
-    D_from_matrix,
-    J_matrix,
-    wigner_D,
-    wigner_D_from_angles,
-    wigner_D_from_quaternion,
-    wigner_D_polar,
-    wigner_D_up_to,
-)
+from equitens.so3.clebsch_gordan import *  # noqa: F403 - each module's __all__ is re-exported
+from equitens.so3.clebsch_gordan import __all__ as _clebsch_gordan
+from equitens.so3.edge_frame import *  # noqa: F403
+from equitens.so3.edge_frame import __all__ as _edge_frame
+from equitens.so3.gaunt import *  # noqa: F403
+from equitens.so3.gaunt import __all__ as _gaunt
+from equitens.so3.generators import *  # noqa: F403
+from equitens.so3.generators import __all__ as _generators
+from equitens.so3.irreps import *  # noqa: F403
+from equitens.so3.irreps import __all__ as _irreps
+from equitens.so3.layout import *  # noqa: F403
+from equitens.so3.layout import __all__ as _layout
+from equitens.so3.legendre import *  # noqa: F403
+from equitens.so3.legendre import __all__ as _legendre
+from equitens.so3.rotations import *  # noqa: F403
+from equitens.so3.rotations import __all__ as _rotations
+from equitens.so3.s2grid import *  # noqa: F403
+from equitens.so3.s2grid import __all__ as _s2grid
+from equitens.so3.spherical_harmonics import *  # noqa: F403
+from equitens.so3.spherical_harmonics import __all__ as _spherical_harmonics
+from equitens.so3.wigner import *  # noqa: F403
+from equitens.so3.wigner import __all__ as _wigner
 
 __all__ = [
-    "CGEntries",
-    "clebsch_gordan",
-    "clebsch_gordan_nonzero",
-    "su2_clebsch_gordan",
-    "SINGULAR_DIRECTION",
-    "edge_frame",
-    "edge_frame_wigner",
-    "gaunt",
-    "gaunt_kappa",
-    "vector_gaunt",
-    "vector_gaunt_kappa",
-    "angular_momentum",
-    "real_to_complex",
-    "so3_generators",
-    "Irrep",
-    "Irreps",
-    "IrrepsSort",
-    "MulIrrep",
-    "tensor_product_irreps",
-    "from_e3nn",
-    "ir_mul_to_mul_ir",
-    "mul_ir_to_ir_mul",
-    "to_e3nn",
-    "angles_to_matrix",
-    "angles_to_quaternion",
-    "angles_to_xyz",
-    "axis_angle_to_matrix",
-    "axis_angle_to_quaternion",
-    "compose_quaternion",
-    "matrix_to_angles",
-    "matrix_to_quaternion",
-    "matrix_x",
-    "matrix_y",
-    "matrix_z",
-    "quaternion_to_matrix",
-    "random_o3",
-    "random_rotation",
-    "xyz_to_angles",
-    "S2Grid",
-    "from_s2grid",
-    "grid_for_product",
-    "s2grid_matrix",
-    "to_s2grid",
-    "normalized_legendre",
-    "spherical_harmonics",
-    "D_from_matrix",
-    "J_matrix",
-    "wigner_D",
-    "wigner_D_from_angles",
-    "wigner_D_from_quaternion",
-    "wigner_D_polar",
-    "wigner_D_up_to",
+    *_clebsch_gordan,
+    *_edge_frame,
+    *_gaunt,
+    *_generators,
+    *_irreps,
+    *_layout,
+    *_legendre,
+    *_rotations,
+    *_s2grid,
+    *_spherical_harmonics,
+    *_wigner,
 ]

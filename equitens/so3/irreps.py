@@ -60,12 +60,17 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _check_count(value: Any, name: str) -> int:
+    """``value`` as an int if it is a non-negative integer; else an error naming it."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r} ({_type_name(value)})")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
 def _check_l(l: Any) -> int:
-    if not _is_int(l):
-        raise TypeError(f"degree l must be an int, got {l!r} ({_type_name(l)})")
-    if l < 0:
-        raise ValueError(f"degree l must be >= 0, got {l}")
-    return int(l)
+    return _check_count(l, "degree l")
 
 
 def _check_p(p: Any) -> int:
@@ -80,11 +85,7 @@ def _check_p(p: Any) -> int:
 
 
 def _check_mul(mul: Any) -> int:
-    if not _is_int(mul):
-        raise TypeError(f"multiplicity must be an int, got {mul!r} ({_type_name(mul)})")
-    if mul < 0:
-        raise ValueError(f"multiplicity must be >= 0, got {mul}")
-    return int(mul)
+    return _check_count(mul, "multiplicity")
 
 
 def _quote(text: str, limit: int = 120) -> str:

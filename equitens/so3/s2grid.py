@@ -403,6 +403,14 @@ def _check_normalization(normalization: str) -> None:
         )
 
 
+def _check_arguments(lmax: int, grid: object, normalization: str) -> int:
+    """Validate the arguments every public transform takes; return ``lmax`` as an int."""
+    lmax = _check_int("lmax", lmax, 0)
+    _check_grid(grid)
+    _check_normalization(normalization)
+    return lmax
+
+
 def _as_float(x: jax.Array, name: str) -> jax.Array:
     x = jnp.asarray(x)
     if jnp.issubdtype(x.dtype, jnp.complexfloating):
@@ -447,9 +455,7 @@ def s2grid_matrix(lmax: int, grid: S2Grid, normalization: str = "component") -> 
         >>> bool(np.allclose(Y[..., 1:], np.sqrt(3) * grid.points))
         True
     """
-    lmax = _check_int("lmax", lmax, 0)
-    _check_grid(grid)
-    _check_normalization(normalization)
+    lmax = _check_arguments(lmax, grid, normalization)
     return _s2grid_matrix(lmax, grid.n_beta, grid.n_alpha, normalization)
 
 
@@ -489,9 +495,7 @@ def to_s2grid(
         >>> bool(np.allclose(values, 1 + 2 * np.sqrt(3) * grid.points[..., 2]))
         True
     """
-    lmax = _check_int("lmax", lmax, 0)
-    _check_grid(grid)
-    _check_normalization(normalization)
+    lmax = _check_arguments(lmax, grid, normalization)
     coeffs = _as_float(coeffs, "coeffs")
     dim = (lmax + 1) ** 2
     if coeffs.ndim < 1 or coeffs.shape[-1] != dim:
@@ -580,9 +584,7 @@ def from_s2grid(
         >>> bool(np.allclose(from_s2grid(to_s2grid(c, 3, grid), 3, grid), c))
         True
     """
-    lmax = _check_int("lmax", lmax, 0)
-    _check_grid(grid)
-    _check_normalization(normalization)
+    lmax = _check_arguments(lmax, grid, normalization)
     values = _as_float(values, "values")
     grid._check_values_shape(values, "from_s2grid")
     if grid.n_beta < lmax + 1 or grid.n_alpha < 2 * lmax + 1:

@@ -96,30 +96,15 @@ def test_split_is_disjoint_sized_and_keeps_isolated_atoms_in_train():
         split(configs, (-0.1, 0.5))
 
 
+def _datagen_metal(out) -> int:
+    """``equitens datagen`` of 3 strained Al cells (seed 4) into ``out``."""
+    args = "--kind metal --element Al --frames 3 --supercell 1 1 2 --seed 4 --quiet".split()
+    return main([*args, "--out", str(out)])
+
+
 def test_datagen_cli_metal(tmp_path, capsys):
     out = tmp_path / "al.xyz"
-    assert (
-        main(
-            [
-                "--kind",
-                "metal",
-                "--element",
-                "Al",
-                "--frames",
-                "3",
-                "--supercell",
-                "1",
-                "1",
-                "2",
-                "--seed",
-                "4",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert _datagen_metal(out) == 0
     assert "wrote 4 frames" in capsys.readouterr().out
     configs = read_extxyz(out)
     assert [c.config_type for c in configs] == ["IsolatedAtom"] + ["strained"] * 3
@@ -127,25 +112,7 @@ def test_datagen_cli_metal(tmp_path, capsys):
     cells = np.stack([c.cell for c in configs[1:]])
     assert not np.allclose(cells[0], cells[1])  # random strains
     again = tmp_path / "again.xyz"
-    main(
-        [
-            "--kind",
-            "metal",
-            "--element",
-            "Al",
-            "--frames",
-            "3",
-            "--supercell",
-            "1",
-            "1",
-            "2",
-            "--seed",
-            "4",
-            "--out",
-            str(again),
-            "--quiet",
-        ]
-    )
+    _datagen_metal(again)
     assert out.read_text() == again.read_text()  # reproducible for a seed
 
 

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import pathlib
-import re
-from itertools import pairwise
+from tests._docs import GUIDE, check_examples, expected_output, python_blocks
 
-PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "guide" / "data.md"
-
-
-def _blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", PAGE.read_text(), flags=re.S)
-
-
-def _expected_output(block: str) -> list[str]:
-    """The ``# ...`` comment lines that directly follow a ``print(...)`` line."""
-    lines = block.splitlines()
-    return [
-        line[2:]
-        for previous, line in pairwise(lines)
-        if previous.startswith("print(") and line.startswith("# ")
-    ]
+PAGE = GUIDE / "data.md"
 
 
 def test_the_page_has_checked_examples():
-    assert _blocks() and sum(len(_expected_output(b)) for b in _blocks()) >= 1
+    blocks = python_blocks(PAGE)
+    assert blocks and sum(len(expected_output(b)) for b in blocks) >= 1
 
 
 def test_examples_run_and_print_what_the_page_says():
-    namespace: dict = {}
-    for index, block in enumerate(_blocks()):
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer):
-            exec(compile(block, f"{PAGE.name}, block {index}", "exec"), namespace)
-        assert buffer.getvalue().splitlines() == _expected_output(block), f"block {index}"
+    check_examples(PAGE)

@@ -235,30 +235,23 @@ def _check_equivariance(f, irreps1, irreps2, irreps_out, x, y, seed):
     assert float(jnp.max(jnp.abs(out))) > 1e-3  # the check is not vacuous
 
 
-def test_tensor_product_is_o3_equivariant():
-    irreps1, irreps2 = "2x0o + 1e", "1o + 2e"
-    x, y = _normal(irreps1, 8).array, _normal(irreps2, 9).array
-    irreps_out = tensor_product(_normal(irreps1, 0), _normal(irreps2, 0)).irreps
+@pytest.mark.parametrize(
+    "product, irreps1, irreps2, seed",
+    [
+        (tensor_product, "2x0o + 1e", "1o + 2e", 8),
+        (elementwise_tensor_product, "2x0o + 1e + 2o", "1o + 0o + 0e + 2e", 11),
+    ],
+    ids=["tensor_product", "elementwise_tensor_product"],
+)
+def test_functional_product_is_o3_equivariant(product, irreps1, irreps2, seed):
+    x, y = _normal(irreps1, seed).array, _normal(irreps2, seed + 1).array
+    irreps_out = product(_normal(irreps1, 0), _normal(irreps2, 0)).irreps
 
     @jax.jit
     def f(a, b):
-        return tensor_product(e3nn.IrrepsArray(irreps1, a), e3nn.IrrepsArray(irreps2, b)).array
+        return product(e3nn.IrrepsArray(irreps1, a), e3nn.IrrepsArray(irreps2, b)).array
 
-    _check_equivariance(f, irreps1, irreps2, irreps_out, x, y, 10)
-
-
-def test_elementwise_tensor_product_is_o3_equivariant():
-    irreps1, irreps2 = "2x0o + 1e + 2o", "1o + 0o + 0e + 2e"
-    x, y = _normal(irreps1, 11).array, _normal(irreps2, 12).array
-    irreps_out = elementwise_tensor_product(_normal(irreps1, 0), _normal(irreps2, 0)).irreps
-
-    @jax.jit
-    def f(a, b):
-        return elementwise_tensor_product(
-            e3nn.IrrepsArray(irreps1, a), e3nn.IrrepsArray(irreps2, b)
-        ).array
-
-    _check_equivariance(f, irreps1, irreps2, irreps_out, x, y, 13)
+    _check_equivariance(f, irreps1, irreps2, irreps_out, x, y, seed + 2)
 
 
 @pytest.mark.parametrize("mode, irreps1, irreps2, irreps_out, pn, irn", CONNECTED[1:3])

@@ -145,29 +145,24 @@ def test_channelwise_paths_are_all_parity_allowed_ones():
 # ------------------------------------------------------------------------------ errors
 
 
-def test_uuu_with_mismatched_multiplicities_says_how_to_fix():
-    with pytest.raises(ValueError, match="'uuu'.*uvu"):
-        TensorProductSpec.from_instructions("2x1o", "3x1o", "2x0e", [(0, 0, 0)], "uuu")
-
-
-def test_unreachable_output_names_the_reachable_irreps():
-    with pytest.raises(ValueError, match="remove it from irreps_out.*Reachable"):
-        TensorProductSpec.fully_connected("2x0e", "1o", "3x0e")
-
-
-def test_parity_violation_in_explicit_path():
-    with pytest.raises(ValueError, match="breaks parity"):
-        TensorProductSpec.from_instructions("1o", "1o", "1o", [(0, 0, 0)], "uvuv")
-
-
-def test_triangle_violation_in_explicit_path():
-    with pytest.raises(ValueError, match="triangle"):
-        TensorProductSpec.from_instructions("1o", "1o", "3e", [(0, 0, 0)], "uvuv")
-
-
-def test_channelwise_output_multiplicity_must_follow_input():
-    with pytest.raises(ValueError, match="multiplicity"):
-        TensorProductSpec.channelwise("4x1o", "1o", "3x0e")
+@pytest.mark.parametrize(
+    "constructor, args, match",
+    [
+        # "uuu" with mismatched multiplicities: the message says to use "uvu"
+        ("from_instructions", ("2x1o", "3x1o", "2x0e", [(0, 0, 0)], "uuu"), "'uuu'.*uvu"),
+        # an unreachable output: the message names the reachable irreps
+        ("fully_connected", ("2x0e", "1o", "3x0e"), "remove it from irreps_out.*Reachable"),
+        ("from_instructions", ("1o", "1o", "1o", [(0, 0, 0)], "uvuv"), "breaks parity"),
+        ("from_instructions", ("1o", "1o", "3e", [(0, 0, 0)], "uvuv"), "triangle"),
+        # channelwise: the output multiplicity must follow input 1's
+        ("channelwise", ("4x1o", "1o", "3x0e"), "multiplicity"),
+        ("full", ("1x", "1o"), "not a valid irreps"),
+        ("from_instructions", ("1o", "1o", "0e", [(0, 1, 0)], "uvuv"), "out of range"),
+    ],
+)
+def test_invalid_spec_raises_value_error(constructor, args, match):
+    with pytest.raises(ValueError, match=match):
+        getattr(TensorProductSpec, constructor)(*args)
 
 
 def test_unknown_method_names_the_available_ones():
@@ -199,13 +194,3 @@ def test_bad_options_raise(kwargs, match):
             path_normalization=options["path_normalization"],
             irrep_normalization=options["irrep_normalization"],
         )
-
-
-def test_bad_irreps_string_raises_value_error():
-    with pytest.raises(ValueError, match="not a valid irreps"):
-        TensorProductSpec.full("1x", "1o")
-
-
-def test_instruction_index_out_of_range():
-    with pytest.raises(ValueError, match="out of range"):
-        TensorProductSpec.from_instructions("1o", "1o", "0e", [(0, 1, 0)], "uvuv")
