@@ -146,8 +146,23 @@ def _match_term(term: str, text: str, index: int, count: int) -> tuple[int, int,
     return mul, l, p
 
 
+_SPACES = frozenset(" \t\n\r\f\v")
+
+
+def _check_spaces(text: str) -> None:
+    """Refuse whitespace other than ASCII spaces, tabs and newlines (control or Unicode spaces
+    that Python's ``str.strip`` would drop silently, and e3nn-jax reads inconsistently)."""
+    odd = sorted({c for c in text if c.isspace() and c not in _SPACES})
+    if odd:
+        raise ValueError(
+            f"invalid irreps string {text!r}: it contains the unusual whitespace "
+            f"{', '.join(repr(c) for c in odd)}; separate terms with plain spaces"
+        )
+
+
 @lru_cache(maxsize=2048)
 def _parse_irreps(text: str) -> tuple[MulIrrep, ...]:
+    _check_spaces(text)
     if not text.strip():
         return ()
     terms = text.split("+")
@@ -159,6 +174,7 @@ def _parse_irreps(text: str) -> tuple[MulIrrep, ...]:
 
 
 def _parse_irrep(text: str) -> Irrep:
+    _check_spaces(text)
     term = text.strip()
     match = _TERM.fullmatch(term)
     if match is None:

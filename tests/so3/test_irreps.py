@@ -611,3 +611,13 @@ def mutated_irreps_text(draw) -> str:
 @given(mutated_irreps_text())
 def test_fuzz_mutated_strings_parse_or_raise_value_error(text):
     check_parse(text)
+
+
+@pytest.mark.parametrize("text", ["\x1f2x0e", "2x0e\x1f", "1x0e+\x1c1x1o", "\u20002x0e"])
+def test_unusual_whitespace_is_refused(text):
+    """Found by the fuzzer: e3nn-jax refuses a leading unit separator but accepts a trailing one;
+    equitens refuses every whitespace but ASCII spaces, tabs and newlines, saying why."""
+    with pytest.raises(ValueError, match="unusual whitespace"):
+        Irreps(text)
+    with pytest.raises(ValueError, match="unusual whitespace"):
+        Irrep(text[-4:] if text.endswith("\x1f") else "\x1f1o")
