@@ -163,6 +163,12 @@ def _check(name: str, section: Mapping[str, Any], defaults: Mapping[str, Any]) -
             f"model.product_algorithm must be 'dense', 'blocked' or 'kernel', "
             f"got {merged['product_algorithm']!r}"
         )
+    if merged.get("product_method", "cg") != "cg" and merged["product_algorithm"] != "kernel":
+        raise ValueError(
+            f"model.product_method={merged['product_method']} needs "
+            f"model.product_algorithm=kernel: the {merged['product_algorithm']!r} algorithm "
+            "evaluates Clebsch-Gordan products only and would ignore the method"
+        )
     merged["radial_mlp"] = tuple(int(n) for n in merged["radial_mlp"])
     try:
         merged["plan"] = as_plan(merged["plan"])

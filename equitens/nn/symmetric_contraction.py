@@ -310,6 +310,13 @@ def symmetric_contraction(
         raise ValueError(
             f"symmetric_contraction: algorithm must be one of {ALGORITHMS}, got {algorithm!r}"
         )
+    method = spec.products[0].method if spec.products else "cg"
+    if algorithm != "kernel" and method != "cg":
+        raise ValueError(
+            f"symmetric_contraction: algorithm {algorithm!r} evaluates Clebsch-Gordan products "
+            f"only, so method {method!r} would be ignored; use algorithm='kernel' (in a model "
+            f"config: model.product_algorithm=kernel) or method='cg'"
+        )
     n, channels = x.shape[0], spec.num_channels
     degrees = [split_blocks(x, spec.irreps_in)]
     if algorithm == "kernel":
