@@ -441,7 +441,8 @@ def _cg_to_so2_matrix(
     )
     kernel = tensor_product_kernel(spec)
     n_paths, d_in = len(spec.paths), one_in.dim
-    with jax.enable_x64(True):
+    # constants, also when first asked for inside a jit trace
+    with jax.enable_x64(True), jax.ensure_compile_time_eval():
         y = spherical_harmonics(lmax, jnp.array([0.0, 1.0, 0.0], jnp.float64))
         x = jnp.tile(jnp.eye(d_in, dtype=jnp.float64), (n_paths, 1))
         w = jnp.repeat(jnp.eye(n_paths, dtype=jnp.float64), d_in, axis=0)

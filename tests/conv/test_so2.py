@@ -237,3 +237,12 @@ def test_clear_errors():
         edge_convolution("2x0e", "2x0e + 2x1o", 0, method="so2")
     with pytest.raises(ValueError, match="must end with the cg conv's weight_numel 8"):
         so2_weights_from_cg("2x0e + 2x1o", "2x0e + 2x1o", 1, jnp.ones((3, 7)))
+
+
+def test_weights_from_cg_first_called_under_jit():
+    """The CG -> SO(2) weight map is a constant: built on first use even inside a jit trace."""
+    irreps, lmax = "2x0e + 2x1o + 2x1e", 1  # a configuration no other test builds first
+    cg = edge_convolution(irreps, irreps, lmax, method="cg")
+    w_cg = jax.random.normal(jax.random.PRNGKey(0), (4, cg.weight_numel), jnp.float64)
+    inside = jax.jit(lambda w: so2_weights_from_cg(irreps, irreps, lmax, w))(w_cg)
+    np.testing.assert_allclose(inside, so2_weights_from_cg(irreps, irreps, lmax, w_cg), atol=1e-14)
