@@ -24,37 +24,57 @@ weights) and ``double`` (gradient of the squared norm of those gradients), see
 seconds (a case past it is recorded as ``timeout``), so memory and compile caches do not leak
 between cases. Results go to ``benchmarks/results/conv-<UTC time>.json`` with the machine info,
 and a table of ratios ``e3nn time / so2 time`` is printed.
+
+``--plan`` (repeatable: ``--plan default --plan chunk=none``) runs the equitens methods under each
+kernel :class:`~equitens.tp.plan.Plan`; a method under a plan other than the default is a column
+``method@plan`` of the table (``plan`` in the JSON records). The e3nn-jax methods run once.
+For the whole message-passing layer (gather, convolution, scatter) see ``benchmarks.interaction``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from typing import Any
+
+from benchmarks._workloads import (
+    DEFAULT_PLAN_LABEL,
+    e3nn_cg_message,
+    irreps_string,
+    plan_labels,
+    plan_of,
+    python_module_cmd,
+    run_case,
+    text_table,
+)
 
 METHODS = ("so2", "cg", "e3nn-cg", "e3nn-tpwsh", "cp", "cp_exact")
 MODES = ("fwd", "fwd+bwd", "double")
+E3NN_METHODS = ("e3nn-cg", "e3nn-tpwsh")
 
 
-def _irreps(L: int, C: int) -> str:
-    return " + ".join(f"{C}x{l}{'eo'[l % 2]}" for l in range(L + 1))
+def _label(method: str, plan: str) -> str:
+    return method if plan == DEFAULT_PLAN_LABEL or method in E3NN_METHODS else f"{method}@{plan}"
 
 
-def _build(method: str, L: int, C: int, E: int, dtype: Any, cp_tol: float):
+def _build(
+    method: str,
+    L: int,
+    C: int,
+    E: int,
+    dtype: Any,
+    cp_tol: float,
+    plan: str = DEFAULT_PLAN_LABEL,
+):
     """``(f(x, vectors, weights) -> messages, (x, vectors, weights))`` for one implementation."""
     import e3nn_jax as e3nn
     import jax
     import jax.numpy as jnp
 
-    import equitens.conv.so2  # registers "so2"
+    import equitens.conv.so2  # noqa: F401  (registers "so2")
     from equitens.conv import edge_convolution
-    from equitens.conv.cg import sh_irreps
-    from equitens.tp.spec import TensorProductSpec
 
-    irreps = _irreps(L, C)
+    irreps = irreps_string(L, C)
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
 
     def inputs(numel: int):
@@ -71,28 +91,13 @@ def _build(method: str, L: int, C: int, E: int, dtype: Any, cp_tol: float):
             options = {"tol": cp_tol}
         if method == "cp_exact":
             options = {"exact": True}
-        conv = edge_convolution(irreps, irreps, L, method=method.split("_")[0], **options)
+        conv = edge_convolution(
+            irreps, irreps, L, method=method.split("_")[0], plan=plan_of(plan), **options
+        )
         return (lambda x, v, w: conv(x, v, w)), inputs(conv.weight_numel)
 
     if method == "e3nn-cg":
-        spec = TensorProductSpec.channelwise(irreps, sh_irreps(L), irreps)
-        instructions = [(p.i_in1, p.i_in2, p.i_out, "uvu", True) for p in spec.paths]
-        from e3nn_jax.legacy import FunctionalTensorProduct
-
-        tp = FunctionalTensorProduct(
-            e3nn.Irreps(irreps), sh_irreps(L).to_e3nn(), e3nn.Irreps(irreps), instructions
-        )
-        numel = sum(
-            i.path_shape and int(jnp.prod(jnp.array(i.path_shape))) for i in tp.instructions
-        )
-
-        def f(x, v, w):
-            sh = e3nn.spherical_harmonics(
-                range(L + 1), e3nn.IrrepsArray("1o", v), normalize=True, normalization="component"
-            )
-            xi = e3nn.IrrepsArray(irreps, x)
-            return jax.vmap(tp.left_right)(w, xi, sh).array
-
+        f, numel = e3nn_cg_message(L, C)
         return f, inputs(numel)
 
     if method == "e3nn-tpwsh":
@@ -133,42 +138,40 @@ def _worker(args: argparse.Namespace) -> None:
     from benchmarks import timing
 
     dtype = jnp.float64 if args.dtype == "float64" else jnp.float32
-    f, (x, v, w) = _build(args.method, args.L, args.channels, args.edges, dtype, args.cp_tol)
+    plan = args.plan[0] if args.plan else DEFAULT_PLAN_LABEL
+    f, (x, v, w) = _build(args.method, args.L, args.channels, args.edges, dtype, args.cp_tol, plan)
     workload = timing.MODES[args.mode](f, (0, 1, 2))
     m = timing.benchmark(workload, x, v, w, repeats=args.repeats, warmup=1)
     record = {
         "method": args.method,
         "L": args.L,
         "mode": args.mode,
+        "plan": plan,
         "weight_numel": int(w.shape[1]),
     }
     record.update(m.as_dict())
     print("RECORD " + json.dumps(record))
 
 
-def _run_case(args: argparse.Namespace, method: str, L: int, mode: str) -> dict[str, Any]:
-    cmd = [
-        sys.executable, "-m", "benchmarks.conv", "--worker", "--method", method, "--L", str(L),
-        "--mode", mode, "--edges", str(args.edges), "--channels", str(args.channels),
+def _run_case(
+    args: argparse.Namespace, method: str, L: int, mode: str, plan: str = DEFAULT_PLAN_LABEL
+) -> dict[str, Any]:
+    cmd = python_module_cmd(
+        "benchmarks.conv", "--worker", "--method", method, "--L", str(L), "--mode", mode,
+        "--edges", str(args.edges), "--channels", str(args.channels),
         "--repeats", str(args.repeats), "--dtype", args.dtype, "--cp-tol", str(args.cp_tol),
-    ]  # fmt: skip
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"method": method, "L": L, "mode": mode, "status": f"timeout ({args.timeout} s)"}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RECORD "):
-            record = json.loads(line[7:])
-            record["status"] = "ok"
-            record["wall_s"] = time.perf_counter() - start
-            return record
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-    return {"method": method, "L": L, "mode": mode, "status": "error: " + " | ".join(tail)}
+        "--plan", plan,
+    )  # fmt: skip
+    ident = {"method": method, "L": L, "mode": mode, "plan": plan}
+    return run_case(cmd, args.timeout, ident)
 
 
 def _table(records: list[dict[str, Any]], methods: list[str]) -> str:
-    index = {(r["method"], r["L"], r["mode"]): r for r in records}
+    """One row per (L, mode), one column per method (``method@plan`` for other plans)."""
+    index = {
+        (_label(r["method"], r.get("plan", DEFAULT_PLAN_LABEL)), r["L"], r["mode"]): r
+        for r in records
+    }
     ls = sorted({r["L"] for r in records})
     modes = [m for m in MODES if any(r["mode"] == m for r in records)]
     head = ["L", "mode"] + [f"{m} ms" for m in methods]
@@ -190,13 +193,7 @@ def _table(records: list[dict[str, Any]], methods: list[str]) -> str:
                     ok = times.get(b) and times.get("so2")
                     row.append(f"{times[b] / times['so2']:.2f}" if ok else "-")
             lines.append(row)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    out = []
-    for i, line in enumerate(lines):
-        out.append("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)))
-        if i == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return text_table(lines[0], lines[1:])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -219,6 +216,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out", default=None, help="JSON path (default benchmarks/results/conv-*.json)"
     )
+    parser.add_argument(
+        "--plan",
+        action="append",
+        default=None,
+        help="a kernel plan for the equitens methods: 'default' or 'key=value,...' (e.g. "
+        "'chunk=none'; see equitens.tp.plan.Plan); repeat the flag to compare plans "
+        "(default: the default plan only)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
     parser.add_argument("--L", type=int, help=argparse.SUPPRESS)
@@ -240,15 +245,25 @@ def main(argv: list[str] | None = None) -> None:
     for m in methods:
         if m not in METHODS:
             parser.error(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+    try:
+        plans = plan_labels(args.plan)
+    except (ValueError, TypeError) as error:
+        parser.error(f"--plan: {error}")
+    cases = [
+        (method, plan)
+        for method in methods
+        for plan in ([DEFAULT_PLAN_LABEL] if method in E3NN_METHODS else plans)
+    ]
+    columns = [_label(method, plan) for method, plan in cases]
     records = []
     for L in ls:
         for mode in modes:
-            for method in methods:
-                record = _run_case(args, method, L, mode)
+            for method, plan in cases:
+                record = _run_case(args, method, L, mode, plan)
                 records.append(record)
                 t = record.get("median_ms")
                 print(
-                    f"L={L} {mode:8s} {method:11s} "
+                    f"L={L} {mode:8s} {_label(method, plan):11s} "
                     + (
                         f"{t:9.2f} ms  compile {record['compile_s']:.1f} s"
                         if t
@@ -260,9 +275,10 @@ def main(argv: list[str] | None = None) -> None:
 
     path = timing.write_json(
         records, args.out, name="conv", edges=args.edges, channels=args.channels, dtype=args.dtype,
-        ls=ls, modes=modes, methods=methods, repeats=args.repeats, cp_tol=args.cp_tol,
+        ls=ls, modes=modes, methods=methods, plans=plans, repeats=args.repeats,
+        cp_tol=args.cp_tol,
     )  # fmt: skip
-    print(_table(records, methods))
+    print(_table(records, columns))
     print(f"wrote {path}")
 
 

@@ -12,9 +12,12 @@ What is measured, for a function ``fn`` and its arguments:
   where the backend does not report it.
 
 ``fwd``, ``fwd_bwd`` and ``double_bwd`` turn a function into the three workloads that matter for
-interatomic potentials (energy, forces, training on forces). ``write_json`` stores records with the
-machine's description under ``benchmarks/results/`` and ``print_table`` prints them with ratios
-against a baseline.
+interatomic potentials (energy, forces, training on forces); ``forces_double_bwd`` is the
+training-on-forces workload of a message-passing layer (forces w.r.t. positions, gradients w.r.t.
+features and weights). ``copy_bandwidth`` measures the device's memory bandwidth (the roofline of
+memory-bound kernels), ``compare`` checks a result against a reference before anything is timed.
+``write_json`` stores records with the machine's description under ``benchmarks/results/`` and
+``print_table`` prints them with ratios against a baseline.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -42,10 +46,14 @@ __all__ = [
     "memory_analysis",
     "time_compiled",
     "benchmark",
+    "measure_compiled",
     "fwd",
     "fwd_bwd",
     "double_bwd",
+    "forces_double_bwd",
     "MODES",
+    "copy_bandwidth",
+    "compare",
     "machine_info",
     "write_json",
     "print_table",
@@ -177,6 +185,24 @@ def benchmark(
         A ``Measurement``.
     """
     compiled, compile_s = compile_timed(fn, *args)
+    return measure_compiled(compiled, compile_s, *args, repeats=repeats, warmup=warmup)
+
+
+def measure_compiled(
+    compiled: Any, compile_s: float, *args: Any, repeats: int = 10, warmup: int = 2
+) -> Measurement:
+    """Time an executable from :func:`compile_timed` (already run once, e.g. to verify it).
+
+    Args:
+        compiled: the executable.
+        compile_s: the seconds its compilation took.
+        *args: its arguments.
+        repeats: timed repeats.
+        warmup: untimed calls before timing.
+
+    Returns:
+        A ``Measurement``, with the executable's ``memory_analysis``.
+    """
     times, number = time_compiled(compiled, *args, repeats=repeats, warmup=warmup)
     return Measurement(
         median_s=statistics.median(times),
@@ -212,12 +238,82 @@ def double_bwd(f: Callable[..., Any], argnums: int | tuple[int, ...] = 0) -> Cal
     return jax.grad(lambda *a: _sum_squares(first(*a)), argnums=argnums)
 
 
+def forces_double_bwd(
+    f: Callable[..., Any], wrt: int = 1, argnums: int | tuple[int, ...] = (0, 2)
+) -> Callable[..., Any]:
+    """Training on forces: the gradient w.r.t. ``argnums`` of ``sum(F ** 2)``.
+
+    ``F = d(sum(f(*args) ** 2) / 2) / d args[wrt]``: the "forces" of a toy energy w.r.t. the
+    positions (edge vectors), differentiated w.r.t. the features and the weights, as a training
+    step on forces does (second derivatives, once through the positions).
+    """
+    force = fwd_bwd(f, wrt)
+    return jax.grad(lambda *a: jnp.sum(jnp.square(force(*a))), argnums=argnums)
+
+
 MODES: dict[str, Callable[..., Callable[..., Any]]] = {
     "fwd": lambda f, argnums=0: fwd(f),
     "fwd+bwd": fwd_bwd,
     "double": double_bwd,
 }
 """Workload name -> ``make(f, argnums)``."""
+
+
+def copy_bandwidth(
+    nbytes: int = 256 * 2**20, repeats: int = 10, dtype: Any = jnp.float32
+) -> dict[str, float]:
+    """The measured memory bandwidth of the default device: a jitted copy of a large array.
+
+    Args:
+        nbytes: size of the array copied (large enough to leave every cache).
+        repeats: timed repeats (median reported).
+        dtype: its dtype.
+
+    Returns:
+        ``{"bytes": bytes read + written per copy, "median_ms", "gbps": (read + written) / time
+        in GB/s (1e9 bytes)}``.
+    """
+    size = max(1, nbytes // jnp.dtype(dtype).itemsize)
+    a = jnp.ones((size,), dtype)
+    m = benchmark(jnp.copy, a, repeats=repeats, warmup=1)
+    moved = 2 * a.nbytes
+    return {"bytes": moved, "median_ms": m.median_s * 1e3, "gbps": moved / m.median_s / 1e9}
+
+
+def compare(result: Any, reference: Any, rtol: float) -> tuple[bool, float, str]:
+    """Compare a candidate's result pytree with the reference's.
+
+    Args:
+        result: the candidate's output (array or tuple of arrays).
+        reference: the reference's output, same structure.
+        rtol: tolerance on ``max|a - b| / max|b|`` per leaf.
+
+    Returns:
+        ``(ok, worst relative error, reason if not ok)``.
+
+    Example:
+        >>> compare(jnp.ones(3), jnp.ones(3), 1e-6)
+        (True, 0.0, '')
+    """
+    a_leaves, b_leaves = jax.tree.leaves(result), jax.tree.leaves(reference)
+    if len(a_leaves) != len(b_leaves):
+        return False, math.inf, f"{len(a_leaves)} outputs, expected {len(b_leaves)}"
+    worst = 0.0
+    for a, b in zip(a_leaves, b_leaves, strict=True):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if a.shape != b.shape:
+            return False, math.inf, f"shape {a.shape}, expected {b.shape}"
+        if a.size == 0:
+            return False, math.inf, "empty output"
+        if not np.all(np.isfinite(a)):
+            return False, math.inf, "non-finite output"
+        scale = np.max(np.abs(b))
+        if scale == 0:
+            return False, math.inf, "the reference is identically zero"
+        worst = max(worst, float(np.max(np.abs(a - b)) / scale))
+    if worst > rtol:
+        return False, worst, f"max relative error {worst:.2e} > {rtol:.0e}"
+    return True, worst, ""
 
 
 def machine_info() -> dict[str, Any]:

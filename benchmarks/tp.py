@@ -14,7 +14,9 @@ Run ``python -m benchmarks.tp --help``. For every (method, workload, L) the harn
 Candidates are every method of :func:`equitens.tp.registry.available_methods` (a new family that
 registers its kernel there is benchmarked with no change here) plus the baselines of
 :data:`BASELINES` (e3nn-jax, and cuequivariance-jax's pure-JAX path when it is installed).
-Workloads are the entries of :data:`WORKLOADS`.
+Workloads are the entries of :data:`WORKLOADS`. ``--plan`` (repeatable: ``--plan default --plan
+chunk=none``) runs every equitens method under each :class:`~equitens.tp.plan.Plan`; a method under
+a plan other than the default is named ``method@plan`` in the tables and the JSON.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import timing
+from benchmarks._workloads import DEFAULT_PLAN_LABEL, plan_labels, plan_of
 from equitens.tp.registry import available_methods, tensor_product_kernel
 from equitens.tp.spec import TensorProductSpec
 
@@ -187,17 +190,19 @@ WORKLOADS: dict[str, Workload] = {
 # --------------------------------------------------------------------------------------------
 
 
-def equitens_fn(problem: Problem, method: str) -> Fn:
+def equitens_fn(problem: Problem, method: str, plan: str = DEFAULT_PLAN_LABEL) -> Fn:
     """The kernel of an equitens method for a problem.
 
     Args:
         problem: the configuration.
         method: a registered tensor-product method.
+        plan: a ``--plan`` label: ``"default"`` or ``"key=value,..."`` (a
+            :class:`~equitens.tp.plan.Plan`).
 
     Returns:
         ``f(x, y, w) -> out`` (raises ValueError if the family cannot serve the problem).
     """
-    kernel = tensor_product_kernel(problem.spec(method))
+    kernel = tensor_product_kernel(problem.spec(method), plan_of(plan))
     return lambda x, y, w: kernel(x, y, w)
 
 
@@ -367,40 +372,9 @@ def make_mode(f: Fn, mode: str, weighted: bool) -> Callable:
 # --------------------------------------------------------------------------------------------
 
 
-def compare(result, reference, rtol: float) -> tuple[bool, float, str]:
-    """Compare a candidate's result pytree with the reference's.
-
-    Args:
-        result: the candidate's output (array or tuple of arrays).
-        reference: the reference's output, same structure.
-        rtol: tolerance on ``max|a - b| / max|b|`` per leaf.
-
-    Returns:
-        ``(ok, worst relative error, reason if not ok)``.
-
-    Example:
-        >>> compare(jnp.ones(3), jnp.ones(3), 1e-6)
-        (True, 0.0, '')
-    """
-    a_leaves, b_leaves = jax.tree.leaves(result), jax.tree.leaves(reference)
-    if len(a_leaves) != len(b_leaves):
-        return False, math.inf, f"{len(a_leaves)} outputs, expected {len(b_leaves)}"
-    worst = 0.0
-    for a, b in zip(a_leaves, b_leaves, strict=True):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        if a.shape != b.shape:
-            return False, math.inf, f"shape {a.shape}, expected {b.shape}"
-        if a.size == 0:
-            return False, math.inf, "empty output"
-        if not np.all(np.isfinite(a)):
-            return False, math.inf, "non-finite output"
-        scale = np.max(np.abs(b))
-        if scale == 0:
-            return False, math.inf, "the reference is identically zero"
-        worst = max(worst, float(np.max(np.abs(a - b)) / scale))
-    if worst > rtol:
-        return False, worst, f"max relative error {worst:.2e} > {rtol:.0e}"
-    return True, worst, ""
+compare = timing.compare
+"""``compare(result, reference, rtol) -> (ok, worst relative error, reason)``: see
+:func:`benchmarks.timing.compare` (shared with the other benchmarks)."""
 
 
 def _smoke(result) -> tuple[bool, float, str]:
@@ -544,8 +518,21 @@ def run_config(
     return records
 
 
+def candidate_name(method: str, plan: str) -> str:
+    """``method`` under the default plan, ``method@plan`` under another.
+
+    Example:
+        >>> candidate_name("cg", "default"), candidate_name("cg", "chunk=none")
+        ('cg', 'cg@chunk=none')
+    """
+    return method if plan == DEFAULT_PLAN_LABEL else f"{method}@{plan}"
+
+
 def candidates_for(
-    problem: Problem, methods: list[str], baselines: list[str]
+    problem: Problem,
+    methods: list[str],
+    baselines: list[str],
+    plans: list[str] | None = None,
 ) -> dict[str, tuple[Fn | None, bool, str]]:
     """Build the candidate functions of one problem.
 
@@ -553,6 +540,7 @@ def candidates_for(
         problem: the configuration.
         methods: equitens methods.
         baselines: baseline names (``"e3nn"`` is always added, first: it is the reference).
+        plans: ``--plan`` labels; every method runs under each (default: the default plan).
 
     Returns:
         ``name -> (f or None when unavailable, exact, note)``.
@@ -570,10 +558,12 @@ def candidates_for(
         except Exception as error:  # reported in the table
             out[name] = (None, baseline.exact, f"failed to build: {error}"[:300])
     for method in methods:
-        try:
-            out[method] = (equitens_fn(problem, method), True, "")
-        except ValueError as error:
-            out[method] = (None, True, f"unsupported: {error}"[:300])
+        for plan in plans or [DEFAULT_PLAN_LABEL]:
+            name = candidate_name(method, plan)
+            try:
+                out[name] = (equitens_fn(problem, method, plan), True, "")
+            except ValueError as error:
+                out[name] = (None, True, f"unsupported: {error}"[:300])
     return out
 
 
@@ -635,14 +625,16 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     def num(value, width: int, digits: int) -> str:
         return "-".rjust(width) if value is None else f"{value:{width}.{digits}f}"
 
+    width = max([10, *(len(r["candidate"]) for r in rows)])
     head = (
-        f"{'workload':8s} {'L':>2s} {'mode':8s} {'method':10s} {'time ms':>10s} {'e3nn ms':>10s} "
+        f"{'workload':8s} {'L':>2s} {'mode':8s} {'method':{width}s} {'time ms':>10s} "
+        f"{'e3nn ms':>10s} "
         f"{'e3nn/x':>7s} {'GFLOP/s':>8s} {'compile s':>9s} {'e3nn c s':>9s}  {'vs':8s} note"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['workload']:8s} {r['L']:2d} {r['mode']:8s} {r['candidate']:10s} "
+            f"{r['workload']:8s} {r['L']:2d} {r['mode']:8s} {r['candidate']:{width}s} "
             f"{num(r['time_ms'], 10, 3)} "
             f"{num(r['e3nn_ms'], 10, 3)} {num(r['ratio'], 7, 2)} {num(r['gflops'], 8, 1)} "
             f"{num(r['compile_s'], 9, 2)} {num(r['e3nn_compile_s'], 9, 2)}  "
@@ -735,6 +727,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"baselines among {','.join(BASELINES)} (default all; quick: e3nn only); "
         "e3nn is always run",
     )
+    parser.add_argument(
+        "--plan",
+        action="append",
+        default=None,
+        help="a kernel plan for the equitens methods: 'default' or 'key=value,...' (e.g. "
+        "'chunk=none,cg_algorithm=dense'; see equitens.tp.plan.Plan); repeat the flag to compare "
+        "plans (default: the default plan only)",
+    )
     parser.add_argument("--workloads", default="uvu,full", help=f"among {','.join(WORKLOADS)}")
     parser.add_argument("--L", default=None, help="degrees, e.g. 1,2,3 (default 1..6, quick 1,2)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"among {','.join(MODES)}")
@@ -758,6 +758,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         _csv(args.baselines) if args.baselines else (["e3nn"] if args.quick else list(BASELINES))
     )
     args.workloads = _csv(args.workloads)
+    try:
+        args.plans = plan_labels(args.plan)
+    except (ValueError, TypeError) as error:
+        parser.error(f"--plan: {error}")
     args.modes = tuple(_csv(args.modes))
     args.L = (
         [int(v) for v in _csv(args.L)] if args.L else ([1, 2] if args.quick else [1, 2, 3, 4, 5, 6])
@@ -809,7 +813,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{workload_name} L={L}: {problem.spec('cg')!r}".split(" | ")[0]
                 + f" | {problem.flops / 1e9:.3f} GFLOP per forward"
             )
-            candidates = candidates_for(problem, args.methods, args.baselines)
+            candidates = candidates_for(problem, args.methods, args.baselines, args.plans)
             records += run_config(problem, candidates, args.modes, args.repeats, args.check64, log)
 
     rows = ratio_rows(records)
