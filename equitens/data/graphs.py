@@ -51,8 +51,8 @@ def graph_from_configuration(
         >>> g = graph_from_configuration(water, cutoff=1.2, table=SpeciesTable((1, 8)))
         >>> g.n_node, g.n_edge, g.nodes["species"]
         (array([3], dtype=int32), array([4], dtype=int32), array([1, 0, 0], dtype=int32))
-        >>> g.globals["energy"], g.globals["forces_weight"]
-        (array([-14.2]), array([0.]))
+        >>> g.globals["energy"].tolist(), g.globals["forces_weight"].tolist()
+        ([-14.2], [0.0])
     """
     species = table.index(config.atomic_numbers)
     senders, receivers, shifts = neighbour_list(config.positions, cutoff, config.cell, config.pbc)

@@ -174,8 +174,10 @@ class LinearSpec:
             block, with ``g`` the gradient normalization (so all ones for ``"path"``).
 
         Examples:
-            >>> LinearSpec.create("4x0e", "0e", gradient_normalization="element").init_std()
-            array([0.5, 0.5, 0.5, 0.5])
+            >>> import numpy as np
+            >>> std = LinearSpec.create("4x0e", "0e", gradient_normalization="element").init_std()
+            >>> std.shape, bool(np.allclose(std, 0.5))  # 4 ** -0.5
+            ((4,), True)
         """
         parts = [
             np.full(mul_in * mul_out, mul_in ** (-(1.0 - self.gradient_normalization) / 2))
@@ -337,8 +339,9 @@ def linear(
         >>> import jax.numpy as jnp, e3nn_jax as e3nn
         >>> spec = LinearSpec.create("2x0e + 1o", "0e + 1o")
         >>> x = e3nn.IrrepsArray("2x0e + 1o", jnp.array([1.0, 3.0, 0.0, 2.0, 0.0]))
-        >>> linear(spec, jnp.ones(spec.weight_numel), x)  # 0e: (1+3)/sqrt(2), 1o: unchanged
-        1x0e+1x1o [2.828427 0.       2.       0.      ]
+        >>> y = linear(spec, jnp.ones(spec.weight_numel), x)  # 0e: (1+3)/sqrt(2), 1o: unchanged
+        >>> y.irreps, bool(jnp.allclose(y.array, jnp.array([8**0.5, 0.0, 2.0, 0.0])))
+        (1x0e+1x1o, True)
     """
     spec, array = _check_input(spec, x)
     dtype = array.dtype if jnp.issubdtype(array.dtype, jnp.floating) else jnp.result_type(float)

@@ -257,8 +257,9 @@ def apply_tensor_product(
         >>> spec = channelwise_spec("2x0e", "1o", "2x1o")
         >>> x1 = e3nn.IrrepsArray("2x0e", jnp.array([1.0, 2.0]))
         >>> x2 = e3nn.IrrepsArray("1o", jnp.array([0.0, 0.0, 1.0]))
-        >>> apply_tensor_product(spec, x1, x2, jnp.ones(2))
-        2x1o [0. 0. 1. 0. 0. 2.]
+        >>> y = apply_tensor_product(spec, x1, x2, jnp.ones(2))
+        >>> y.irreps, bool(jnp.allclose(y.array, jnp.array([0.0, 0.0, 1.0, 0.0, 0.0, 2.0])))
+        (2x1o, True)
     """
     for name, x, irreps in (("x1", x1, spec.irreps_in1), ("x2", x2, spec.irreps_in2)):
         if not isinstance(x, e3nn.IrrepsArray):

@@ -169,8 +169,9 @@ def edge_frame(
         >>> v = jnp.array([[0.3, -1.2, 0.5], [0.0, 2.0, 0.0], [0.0, -1.0, 0.0]])
         >>> R = edge_frame(v)
         >>> Rv = jnp.einsum("eij,ej->ei", R, v)
-        >>> (Rv / jnp.linalg.norm(v, axis=-1, keepdims=True)).round(12).tolist()
-        [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
+        >>> unit = Rv / jnp.linalg.norm(v, axis=-1, keepdims=True)  # R v = |v| e_y
+        >>> bool(jnp.allclose(unit, jnp.array([0.0, 1.0, 0.0]), rtol=0, atol=1e-12))
+        True
     """
     dtype = (
         jnp.result_type(vectors, float) if gamma is None else jnp.result_type(vectors, gamma, float)

@@ -127,8 +127,9 @@ def elementwise_tensor_product(
         >>> import e3nn_jax as e3nn, jax.numpy as jnp
         >>> x = e3nn.IrrepsArray("2x0e + 1o", jnp.arange(5.0))
         >>> y = e3nn.IrrepsArray("1e + 0o + 0o", jnp.arange(5.0))
-        >>> elementwise_tensor_product(x, y)
-        1x1e+1x0o+1x1e [ 0.  0.  0.  3.  8. 12. 16.]
+        >>> z = elementwise_tensor_product(x, y)
+        >>> z.irreps, bool(jnp.allclose(z.array, jnp.array([0.0, 0.0, 0.0, 3.0, 8.0, 12.0, 16.0])))
+        (1x1e+1x0o+1x1e, True)
     """
     import e3nn_jax as e3nn
 

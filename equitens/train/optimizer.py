@@ -47,8 +47,9 @@ def learning_rate_schedule(optimizer_config: Mapping, total_steps: int) -> optax
         >>> config = {"learning_rate": 0.01, "warmup_steps": 10, "schedule": "cosine",
         ...           "min_lr_factor": 0.1}
         >>> schedule = learning_rate_schedule(config, total_steps=110)
-        >>> [round(float(schedule(s)), 6) for s in (0, 5, 10, 110)]
-        [0.0, 0.005, 0.01, 0.001]
+        >>> import numpy as np
+        >>> bool(np.allclose([schedule(s) for s in (0, 5, 10, 110)], [0.0, 0.005, 0.01, 0.001]))
+        True
     """
     lr = float(optimizer_config["learning_rate"])
     warmup = int(optimizer_config["warmup_steps"])
@@ -84,8 +85,8 @@ def make_optimizer(optimizer_config: Mapping, total_steps: int) -> optax.Gradien
         >>> opt = make_optimizer(config, total_steps=10)
         >>> params = {"w": jnp.array([1.0, -2.0])}
         >>> updates, state = opt.update({"w": jnp.array([3.0, -4.0])}, opt.init(params), params)
-        >>> [round(float(u), 4) for u in updates["w"]]
-        [-0.1, 0.1]
+        >>> bool(jnp.allclose(updates["w"], jnp.array([-0.1, 0.1])))  # -learning_rate * sign
+        True
     """
     parts = []
     if optimizer_config["clip_norm"] is not None:
@@ -188,8 +189,8 @@ def ema_update(ema_params, params, decay: float, step: jax.Array):
     Examples:
         >>> import jax.numpy as jnp
         >>> ema = ema_update({"w": jnp.array(0.0)}, {"w": jnp.array(1.0)}, 0.99, jnp.array(0))
-        >>> round(float(ema["w"]), 4)
-        0.9
+        >>> bool(jnp.isclose(ema["w"], 0.9))  # decay min(0.99, 1 / 10) at step 0
+        True
     """
     step = jnp.asarray(step)
     d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from ase import Atoms
@@ -12,7 +13,7 @@ from ase.calculators.calculator import PropertyNotImplementedError
 
 from equitens.calculator import EquitensCalculator, _bucket
 from equitens.models import build_model
-from tests.models._graphs import bulk_cell, ethanol
+from tests.models._graphs import CUTOFF, SPECIES, batch, bulk_cell, ethanol, graph_from_atoms
 
 ATOMIC_NUMBERS = (1, 6, 8)
 CONFIG = {
@@ -58,12 +59,50 @@ def test_forces_and_stress_match_ase_finite_differences():
     assert atoms.get_potential_energy() == atoms.get_potential_energy(force_consistent=True)
 
 
+def _periodic():
+    return bulk_cell(seed=2)  # the cell of the finite-difference test: the same compiled bucket
+
+
+@functools.cache
+def _direct() -> dict[str, tuple[float, np.ndarray]]:
+    """The oracle: the model applied directly to an unpadded batch of ethanol and a periodic
+    cell built with ASE's neighbour list (tests/models/_graphs.py), forces by jax.grad of its
+    energy; no calculator code. One batch so that it compiles once."""
+    model, params, _ = calculator()
+    graph = batch(*(graph_from_atoms(a, CUTOFF, SPECIES) for a in (ethanol(), _periodic())))
+
+    def energy(positions):
+        energies = model.apply(
+            params, graph._replace(nodes={**graph.nodes, "positions": positions})
+        )
+        return jnp.sum(energies), energies
+
+    gradient, energies = jax.jit(jax.grad(energy, has_aux=True))(graph.nodes["positions"])
+    forces = np.split(-np.asarray(gradient), np.cumsum(graph.n_node)[:-1])
+    return {
+        "molecule": (float(energies[0]), forces[0]),
+        "periodic": (float(energies[1]), forces[1]),
+    }
+
+
+def test_periodic_energy_and_forces_match_the_model_applied_directly():
+    _, _, calc = calculator()
+    atoms = _periodic()
+    atoms.calc = calc
+    energy, forces = _direct()["periodic"]
+    np.testing.assert_allclose(atoms.get_potential_energy(), energy, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(atoms.get_forces(), forces, atol=1e-10)
+
+
 def test_molecule_energy_forces_and_no_stress():
     _, _, calc = calculator()
     atoms = ethanol()
     atoms.calc = calc
-    energy = atoms.get_potential_energy()
-    assert np.isfinite(energy) and abs(energy - (6 * E0[0] + 2 * E0[1] + E0[2])) < 1e3
+    energy, forces = _direct()["molecule"]
+    # the model's energy is far from the sum of E0s: the comparison sees the interactions
+    assert abs(energy - (6 * E0[0] + 2 * E0[1] + E0[2])) > 0.1 and np.abs(forces).max() > 0.1
+    np.testing.assert_allclose(atoms.get_potential_energy(), energy, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(atoms.get_forces(), forces, atol=1e-10)
     np.testing.assert_allclose(atoms.get_forces().sum(axis=0), 0.0, atol=1e-10)  # no external field
     with pytest.raises(PropertyNotImplementedError, match="periodic in all three directions"):
         atoms.get_stress()

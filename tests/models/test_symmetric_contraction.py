@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+
+import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,6 +56,89 @@ def test_the_three_algorithms_agree():
         np.testing.assert_allclose(
             symmetric_contraction(spec, w, x, species, algorithm), reference, atol=1e-12
         )
+
+
+def _mix(spec, w, species, degrees):
+    """``B[n, c, L] = sum_k W[z_n, k, c] T^k[n, c, L]`` over the blocks feeding each output, with
+    the weights of an output laid out (block, channel); ``degrees[nu - 1][k]`` is ``(N, C, d)``."""
+    w = np.asarray(w)[np.asarray(species)]
+    n, channels = w.shape[0], spec.num_channels
+    out, start = [], 0
+    for feeding in spec.blocks:
+        total = 0.0
+        for k, (nu, b) in enumerate(feeding):
+            weight = w[:, start + k * channels : start + (k + 1) * channels]
+            total = total + weight[:, :, None] * degrees[nu - 1][b]
+        start += len(feeding) * channels
+        out.append(np.asarray(total).reshape(n, -1))
+    return np.concatenate(out, axis=1)
+
+
+def _channel_blocks(x, irreps):
+    """mul_ir ``(N, dim)`` -> one ``(N, C, 2l+1)`` array per irrep."""
+    out, start = [], 0
+    for mul, ir in e3nn.Irreps(str(irreps)):
+        out.append(np.asarray(x)[:, start : start + mul * ir.dim].reshape(-1, mul, ir.dim))
+        start += mul * ir.dim
+    return out
+
+
+@pytest.mark.parametrize("algorithm", ["blocked", "dense", "kernel"])
+def test_correlation_two_is_the_hand_written_polynomial(algorithm):
+    """A = a0 (0e) + a1 (1o) per channel, correlation 2, outputs 0e and 1o: the basis is
+    0e: a0, a0 a0, (a1 . a1) / sqrt(3);  1o: a1, a0 a1  (e3nn's component normalisation: the
+    coupling into l3 is sqrt(2 l3 + 1) times the unit-norm Clebsch-Gordan tensor), mixed with
+    per-species weights laid out (block, channel). Written here in numpy."""
+    spec = SymmetricContractionSpec.create("2x0e + 2x1o", "2x0e + 2x1o", 2)
+    assert spec.weight_numel == 5 * 2
+    x, w, species = _inputs(spec, n=5, num_species=2, seed=4)
+    a0, a1 = _channel_blocks(x, spec.irreps_in)
+    dot = np.sum(a1 * a1, axis=-1, keepdims=True)
+    degrees = [[a0, a1], [a0 * a0, a0 * a1, dot / np.sqrt(3)]]
+    expected = _mix(spec, w, species, degrees)
+    got = symmetric_contraction(spec, w, x, species, algorithm)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@functools.cache
+def _e3nn_product_basis():
+    """Correlation 3: every block ``T_nu = T_{nu-1} (x) A`` recomputed with e3nn-jax's
+    ``tensor_product`` (its Clebsch-Gordan tensors and component normalisation), coupling by
+    coupling as listed by the spec's products, then mixed with the same weights."""
+    spec = SymmetricContractionSpec.create(IRREPS_A, IRREPS_OUT, 3)
+    x, w, species = _inputs(spec, seed=5)
+    a_blocks = _channel_blocks(x, spec.irreps_in)
+    degrees = [a_blocks]
+    for product in spec.products:
+        previous, blocks = degrees[-1], [None] * len(product.irreps_out)
+        for path in product.paths:
+            ir1, ir2, ir3 = (
+                str(irreps[i].ir)
+                for irreps, i in (
+                    (product.irreps_in1, path.i_in1),
+                    (product.irreps_in2, path.i_in2),
+                    (product.irreps_out, path.i_out),
+                )
+            )
+            assert blocks[path.i_out] is None  # one coupling per block
+            blocks[path.i_out] = np.asarray(
+                e3nn.tensor_product(
+                    e3nn.IrrepsArray(ir1, jnp.asarray(previous[path.i_in1])),
+                    e3nn.IrrepsArray(ir2, jnp.asarray(a_blocks[path.i_in2])),
+                    filter_ir_out=[ir3],
+                    irrep_normalization="component",
+                ).array
+            )
+        degrees.append(blocks)
+    assert [len(d) for d in degrees] == [3, 14, 50]
+    return spec, x, w, species, _mix(spec, w, species, degrees)
+
+
+@pytest.mark.parametrize("algorithm", ["blocked", "dense", "kernel"])
+def test_product_basis_matches_e3nn_couplings(algorithm):
+    spec, x, w, species, expected = _e3nn_product_basis()
+    got = symmetric_contraction(spec, w, x, species, algorithm)
+    np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-11)
 
 
 def test_each_degree_is_a_homogeneous_polynomial():

@@ -300,10 +300,45 @@ def test_check_grads_order_2_at_gimbal_lock(angles):
 
 
 def test_gradients_through_the_Y_relation_near_the_pole():
-    """d/dx [D(R(x)) Y(e)] for R(x) = matrix_x(x): finite everywhere including x = 0."""
-    g = jax.grad(lambda t: jnp.sum(wigner_D(6, matrix_x(t)) ** 2 * jnp.arange(13.0)))
-    for t in (0.0, 1e-8, np.pi):
-        assert bool(jnp.isfinite(g(t)))
+    """d/dx [D(R(x)) Y(e)] for R(x) = matrix_x(x), including the gimbal-lock points x = 0, pi.
+
+    Oracles: finite differences (five-point stencil) of the same function, and of e3nn-jax's
+    Y(R(x) e), equal to D(R(x)) Y(e) for every x and computed with no Wigner matrix.
+    """
+    l = 6
+    e = jnp.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
+
+    def Y(x):
+        return e3nn.spherical_harmonics(f"{l}e", x, normalize=True, normalization="component").array
+
+    @jax.jit
+    def ours(t):
+        return wigner_D(l, matrix_x(t)) @ Y(e)
+
+    @jax.jit
+    def oracle(t):
+        return Y(matrix_x(t) @ e)
+
+    h, stencil = 1e-3, np.array([1.0, -8.0, 8.0, -1.0]) / 12e-3
+
+    def derivative(values):  # values at t + h * (-2, -1, 1, 2) along axis 1
+        return np.einsum("k,tk...->t...", stencil, np.asarray(values))
+
+    # gimbal lock (0, pi), next to it, chart 2 (-0.7), the chart border (pi/4), chart 1 (1.2)
+    t = jnp.array([0.0, 1e-8, np.pi, -0.7, np.pi / 4, 1.2])
+    shifted = t[:, None] + h * jnp.array([-2.0, -1.0, 1.0, 2.0])
+    np.testing.assert_allclose(ours(t), oracle(t), atol=1e-12)
+    expected = derivative(oracle(shifted))
+    assert (np.abs(expected).max(axis=1) > 1.0).all()  # derivatives not trivially zero
+    d_fwd = jax.jit(jax.vmap(jax.jacfwd(ours)))
+    np.testing.assert_allclose(d_fwd(t), expected, atol=1e-8)
+    np.testing.assert_allclose(jax.jit(jax.vmap(jax.jacrev(ours)))(t), expected, atol=1e-8)
+    np.testing.assert_allclose(derivative(ours(shifted)), expected, atol=1e-8)
+    second = derivative(d_fwd(shifted.reshape(-1)).reshape(len(t), 4, -1))
+    assert (np.abs(second).max(axis=1) > 1.0).all()
+    np.testing.assert_allclose(
+        jax.jit(jax.vmap(jax.jacfwd(jax.jacrev(ours))))(t), second, atol=1e-7
+    )
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """The "cg" kernels, algorithm by algorithm, against e3nn-jax, finite differences and symmetry.
 
 ``equitens.tp.cg`` picks one of three algorithms per spec (unrolled sparse, A-first batched
-products with chunking, pair products); each test forces every algorithm that applies, so all of
-them are checked on every mode. Oracles: ``e3nn_jax.tensor_product``,
+products with chunking, pair products); each test forces every algorithm that exists for its spec
+and asserts that it is the one that ran (``kernel.algorithm``: "sparse" silently runs "dense"
+where the unrolled algorithm does not exist), so all of them are checked on every mode. Where
+sparse exists is written out here from the documented rule (:func:`_sparse_exists`), not taken
+from ``equitens.tp.cg``. Oracles: ``e3nn_jax.tensor_product``,
 ``e3nn_jax.elementwise_tensor_product``, ``e3nn_jax.legacy.FunctionalTensorProduct``,
 ``Irreps.D_from_matrix`` (rotations and inversion) and ``jax.test_util.check_grads``.
 """
@@ -23,9 +26,36 @@ from equitens.tp.plan import Plan
 ALGORITHMS = ("sparse", "dense")
 
 
+def _sparse_exists(mode: str, irreps1: str, irreps2: str) -> bool:
+    """Where the unrolled sparse algorithm exists (module docstring of ``equitens.tp.cg``): modes
+    whose channels do not contract, ``"uvu"``, ``"uuu"`` and ``"uvuv"`` of single channels."""
+    if mode in ("uvu", "uuu"):
+        return True
+    if mode == "uvuv":
+        return all(mul == 1 for mul, _ in e3nn.Irreps(irreps1) + e3nn.Irreps(irreps2))
+    return False  # "uvw" contracts channels
+
+
+def _with_algorithms(cases, mode=None):
+    """``(algorithm, *case)`` for every algorithm that exists for each case (the case's first
+    entry is its mode unless ``mode`` is given; its next two are the input irreps)."""
+    out = []
+    for case in cases:
+        m, irreps1, irreps2 = (mode, *case[:2]) if mode else case[:3]
+        for algorithm in ALGORITHMS:
+            if algorithm == "dense" or _sparse_exists(m, irreps1, irreps2):
+                out.append(
+                    pytest.param(algorithm, *case, id=f"{algorithm}-{'-'.join(map(str, case))}")
+                )
+    return out
+
+
 def _kernel(spec, algorithm, **options):
-    """A fresh (uncached), jitted kernel built with the given algorithm and plan options."""
-    return jax.jit(cg.cg_kernel(spec, Plan(cg_algorithm=algorithm, **options)))
+    """A fresh (uncached), jitted kernel built with the given algorithm and plan options; fails
+    unless that algorithm is the one that runs (no silent fallback to dense)."""
+    kernel = cg.cg_kernel(spec, Plan(cg_algorithm=algorithm, **options))
+    assert kernel.algorithm == algorithm, (spec, algorithm, kernel.algorithm)
+    return jax.jit(kernel)
 
 
 def _rand(shape, seed):
@@ -63,12 +93,14 @@ CONNECTED = [
 ]
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-@pytest.mark.parametrize("mode, irreps1, irreps2, irreps_out", CONNECTED)
+@pytest.mark.parametrize(
+    "algorithm, mode, irreps1, irreps2, irreps_out", _with_algorithms(CONNECTED)
+)
 @pytest.mark.parametrize("shared", [False, True])
 def test_connected_modes_match_legacy_e3nn(algorithm, mode, irreps1, irreps2, irreps_out, shared):
     ctor = TensorProductSpec.channelwise if mode == "uvu" else TensorProductSpec.fully_connected
     spec = ctor(irreps1, irreps2, irreps_out, path_normalization="path")
+    assert spec.channel_mode == mode
     x1 = _rand((7, spec.irreps_in1.dim), 0)
     x2 = _rand((7, spec.irreps_in2.dim), 1)
     w = _rand((spec.weight_numel,) if shared else (7, spec.weight_numel), 2)
@@ -76,13 +108,20 @@ def test_connected_modes_match_legacy_e3nn(algorithm, mode, irreps1, irreps2, ir
     np.testing.assert_allclose(ours, _legacy(spec, mode)(x1, x2, w), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+FULL = [
+    ("0e + 1o + 2e", "0e + 1o", None),
+    ("1o + 2o", "1e + 3o", "1o + 2e + 4o"),
+    ("0o", "0o", None),
+    ("2x0e + 1o", "1o + 2x1e", None),  # several channels: dense only
+]
+
+
 @pytest.mark.parametrize(
-    "irreps1, irreps2, filter_ir_out",
-    [("0e + 1o + 2e", "0e + 1o", None), ("1o + 2o", "1e + 3o", "1o + 2e + 4o"), ("0o", "0o", None)],
+    "algorithm, irreps1, irreps2, filter_ir_out", _with_algorithms(FULL, "uvuv")
 )
 def test_full_product_matches_e3nn(algorithm, irreps1, irreps2, filter_ir_out):
     spec = TensorProductSpec.full(irreps1, irreps2, filter_ir_out)
+    assert spec.channel_mode == "uvuv"
     x = e3nn.normal(irreps1, jax.random.PRNGKey(3), (5,))
     y = e3nn.normal(irreps2, jax.random.PRNGKey(4), (5,))
     ref = e3nn.tensor_product(x, y, filter_ir_out=filter_ir_out)
@@ -93,6 +132,7 @@ def test_full_product_matches_e3nn(algorithm, irreps1, irreps2, filter_ir_out):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_elementwise_and_weighted_elementwise_match_e3nn(algorithm):
     spec = TensorProductSpec.elementwise("2x0e + 2x1o + 2x2e", "2x1o + 2x1e + 2x2o")
+    assert spec.channel_mode == "uuu"  # sparse exists for every multiplicity
     x = e3nn.normal(spec.irreps_in1.to_e3nn(), jax.random.PRNGKey(5), (4,))
     y = e3nn.normal(spec.irreps_in2.to_e3nn(), jax.random.PRNGKey(6), (4,))
     ref = e3nn.elementwise_tensor_product(x, y)
@@ -142,14 +182,17 @@ def test_chunked_evaluation_matches_single_chunk_values_and_gradients():
     np.testing.assert_allclose(g1, g2, atol=1e-11)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+DERIVATIVE_CASES = [
+    ("uvu", "2x0e + 2x1o + 2x2e", "0e + 1o", "2x0e + 2x1o + 2x2e"),
+    ("uvuv", "0e + 1o", "1o + 2e", None),
+    ("uvuv", "2x0e + 1o", "1o", None),  # several channels: dense only
+    ("uuu", "2x0e + 2x1o", "2x1o + 2x1e", None),  # weighted elementwise
+    ("uvw", "2x0e + 1x1o", "1o", "1x1o + 2x1e"),  # dense only
+]
+
+
 @pytest.mark.parametrize(
-    "mode, irreps1, irreps2, irreps_out",
-    [
-        ("uvu", "2x0e + 2x1o + 2x2e", "0e + 1o", "2x0e + 2x1o + 2x2e"),
-        ("uvuv", "0e + 1o", "1o + 2e", None),
-        ("uvw", "2x0e + 1x1o", "1o", "1x1o + 2x1e"),
-    ],
+    "algorithm, mode, irreps1, irreps2, irreps_out", _with_algorithms(DERIVATIVE_CASES)
 )
 def test_first_and_second_derivatives_match_finite_differences(
     algorithm, mode, irreps1, irreps2, irreps_out
@@ -158,8 +201,11 @@ def test_first_and_second_derivatives_match_finite_differences(
         spec = TensorProductSpec.channelwise(irreps1, irreps2, irreps_out)
     elif mode == "uvw":
         spec = TensorProductSpec.fully_connected(irreps1, irreps2, irreps_out)
+    elif mode == "uuu":
+        spec = TensorProductSpec.elementwise(irreps1, irreps2, weighted=True)
     else:
         spec = TensorProductSpec.full(irreps1, irreps2)
+    assert spec.channel_mode == mode
     kernel = _kernel(spec, algorithm, chunk=1)  # chunked where the algorithm chunks
     args = [_rand((9, spec.irreps_in1.dim), 14), _rand((9, spec.irreps_in2.dim), 15)]
     if spec.weighted:
@@ -217,6 +263,38 @@ def test_kernels_follow_dtype_jit_vmap_and_broadcasting():
     np.testing.assert_allclose(batched, out, rtol=1e-6)
     empty = kernel(jnp.ones((0, spec.irreps_in1.dim)), jnp.ones((0, spec.irreps_in2.dim)), w)
     assert empty.shape == (0, spec.irreps_out.dim)
+
+
+SPECS_BY_MODE = [
+    ("uvu", "2x0e + 2x1o", "0e + 1o", "2x0e + 2x1o"),
+    ("uuu", "2x0e + 2x1o", "2x1o + 2x1e", None),
+    ("uvuv", "0e + 1o", "1o", None),
+    ("uvuv", "2x0e + 1o", "1o", None),
+    ("uvw", "2x0e + 1o", "1o", "2x1o"),
+]
+
+
+@pytest.mark.parametrize("mode, irreps1, irreps2, irreps_out", SPECS_BY_MODE)
+def test_sparse_runs_exactly_where_it_exists(mode, irreps1, irreps2, irreps_out):
+    """``cg_algorithm="sparse"`` runs sparse where it exists and dense elsewhere, "dense" is
+    always dense, and "auto" picks sparse for these small products where it exists."""
+    spec = {
+        "uvu": lambda: TensorProductSpec.channelwise(irreps1, irreps2, irreps_out),
+        "uuu": lambda: TensorProductSpec.elementwise(irreps1, irreps2),
+        "uvuv": lambda: TensorProductSpec.full(irreps1, irreps2),
+        "uvw": lambda: TensorProductSpec.fully_connected(irreps1, irreps2, irreps_out),
+    }[mode]()
+    assert spec.channel_mode == mode
+    expected = "sparse" if _sparse_exists(mode, irreps1, irreps2) else "dense"
+    assert cg._sparse_supported(spec) == (expected == "sparse")
+
+    def algorithm(**options):
+        return cg.cg_kernel(spec, Plan(**options)).algorithm
+
+    assert algorithm(cg_algorithm="sparse") == expected
+    assert algorithm(cg_algorithm="dense") == "dense"
+    assert algorithm(cg_algorithm="auto") == expected
+    assert algorithm(cg_algorithm="auto", cg_sparse_terms=0) == "dense"
 
 
 def test_kernel_input_errors_say_what_to_pass():

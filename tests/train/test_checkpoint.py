@@ -72,7 +72,8 @@ def test_round_trip_is_bit_exact(tmp_path):
 
 
 def test_species_table_is_returned_when_the_data_module_exists(tmp_path):
-    data = pytest.importorskip("equitens.data")
+    from equitens import data
+
     path = save_checkpoint(tmp_path / "c.ckpt", {"species": np.array([1, 6, 8])})
     table = load_checkpoint(path)["species"]
     assert isinstance(table, data.SpeciesTable)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from equitens import data
 from equitens.train.config import load_config
 from equitens.train.datasets import prepare_datasets, resolve_auto_model_keys
-
-data = pytest.importorskip("equitens.data")
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,12 @@ import re
 import numpy as np
 import pytest
 
+from equitens import data
 from equitens.cli import build_parser, main
 from equitens.train import load_config, read_metrics, train
 from equitens.train.datasets import prepare_datasets
 
 from . import _standins as S
-
-data = pytest.importorskip("equitens.data")
-pytest.importorskip("equitens.models")
 
 
 def _speaks_python(message: str) -> bool:
