@@ -73,7 +73,7 @@ def _shared_cg_tensor(key: str) -> np.ndarray:
     )
     kernel = tensor_product_kernel(spec)
     d1, d2 = irreps_in.dim, sh.dim
-    with jax.enable_x64(True):
+    with jax.enable_x64(True), jax.ensure_compile_time_eval():  # a constant, also under jit
         x = jnp.repeat(jnp.eye(d1, dtype=jnp.float64), d2, axis=0)
         y = jnp.tile(jnp.eye(d2, dtype=jnp.float64), (d1, 1))
         w = jnp.ones((spec.weight_numel,), jnp.float64)  # every path weight 1: shared
