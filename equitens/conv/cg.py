@@ -14,6 +14,7 @@ import jax
 from equitens.conv.interface import EdgeConvolution, register_conv_method, sh_irreps
 from equitens.so3.irreps import Irreps
 from equitens.so3.spherical_harmonics import spherical_harmonics
+from equitens.tp.interaction import channelwise_interaction, interaction_form
 from equitens.tp.plan import DEFAULT_PLAN, Plan
 from equitens.tp.registry import tensor_product_kernel
 from equitens.tp.spec import TensorProductSpec
@@ -58,6 +59,14 @@ def cg_edge_convolution(
         y = spherical_harmonics(lmax, vectors.astype(x.dtype), normalize=True)
         return kernel(x, y, weights)
 
+    def fused(x, senders, receivers, vectors, weights, backend: str) -> jax.Array:
+        y = spherical_harmonics(lmax, vectors.astype(x.dtype), normalize=True)
+        return channelwise_interaction(spec, x, y, weights, senders, receivers, backend=backend)
+
+    try:
+        interaction_form(spec)
+    except ValueError:  # several multiplicities: the unfused interaction only
+        fused = None
     paths = ", ".join(repr(p) for p in spec.paths)
     return EdgeConvolution(
         irreps_in=spec.irreps_in1,
@@ -68,6 +77,7 @@ def cg_edge_convolution(
         description=f"every parity-allowed path, one weight per (path, channel) per edge: {paths}",
         apply=apply,
         plan=plan,
+        fused=fused,
     )
 
 

@@ -91,6 +91,8 @@ class EdgeConvolution:
         description: which paths the method covers and how its weights are laid out.
         apply: ``apply(x, edge_vectors, weights, key) -> messages`` on 2-d arrays.
         plan: how its kernels run (:class:`~equitens.tp.plan.Plan`).
+        fused: ``fused(x, senders, receivers, edge_vectors, weights, backend)``, the fused
+            interaction (:meth:`aggregate`), for the methods that have one; else ``None``.
     """
 
     irreps_in: Irreps
@@ -101,6 +103,7 @@ class EdgeConvolution:
     description: str
     apply: Callable = dataclasses.field(repr=False)
     plan: Plan = DEFAULT_PLAN
+    fused: Callable | None = dataclasses.field(default=None, repr=False)
 
     def __call__(self, x, edge_vectors, weights, *, key: jax.Array | None = None) -> jax.Array:
         """Messages of shape ``(E, irreps_out.dim)``.
@@ -114,22 +117,81 @@ class EdgeConvolution:
             key: optional PRNG key (methods with a random roll angle use it; others ignore it).
         """
         x, edge_vectors, weights = (jnp.asarray(a) for a in (x, edge_vectors, weights))
+        self._check(x, edge_vectors, weights, x.shape[0])
+        return self.apply(x, edge_vectors, weights, key)
+
+    def aggregate(
+        self, x, senders, receivers, edge_vectors, weights, *, key: jax.Array | None = None
+    ) -> jax.Array:
+        """The messages summed into their receivers: the interaction of message passing.
+
+        ``out[n] = sum_{e: receivers[e] = n} conv(x[senders[e]], edge_vectors[e], weights[e])``,
+        evaluated as the plan's ``interaction`` says: ``"unfused"`` (the default: gather, this
+        convolution, ``segment_sum``) or one fused kernel per pass (``"pallas"``, ``"xla"``;
+        methods that have one, see :mod:`equitens.tp.interaction`).
+
+        Args:
+            x: node features, ``(N, irreps_in.dim)``.
+            senders: ``(E,)`` int, the node each edge reads.
+            receivers: ``(E,)`` int, the node each edge writes (out-of-range indices, as
+                ``segment_sum``'s, are dropped).
+            edge_vectors: ``(E, 3)``.
+            weights: per-edge weights, ``(E, weight_numel)``.
+            key: optional PRNG key, as for ``__call__``.
+
+        Returns:
+            ``(N, irreps_out.dim)``.
+
+        Raises:
+            ValueError: for wrong shapes, or a fused plan for a method without a fused kernel.
+
+        Examples:
+            >>> import jax.numpy as jnp
+            >>> conv = edge_convolution("2x0e + 2x1o", "2x0e + 2x1o", lmax=1)
+            >>> x, vectors = jnp.ones((3, 8)), jnp.ones((4, 3))
+            >>> senders, receivers = jnp.array([0, 1, 2, 2]), jnp.array([1, 2, 0, 1])
+            >>> conv.aggregate(x, senders, receivers, vectors, jnp.ones((4, 8))).shape
+            (3, 8)
+        """
+        x, edge_vectors, weights = (jnp.asarray(a) for a in (x, edge_vectors, weights))
+        senders, receivers = jnp.asarray(senders), jnp.asarray(receivers)
+        if senders.shape != receivers.shape or senders.ndim != 1:
+            raise ValueError(
+                f"senders and receivers must be 1-d of the same length, got shapes "
+                f"{tuple(senders.shape)} and {tuple(receivers.shape)}"
+            )
+        self._check(x, edge_vectors, weights, senders.shape[0], nodes=True)
+        mode = "unfused" if self.plan.interaction == "auto" else self.plan.interaction
+        if mode == "unfused":
+            messages = self.apply(x[senders], edge_vectors, weights, key)
+            return jax.ops.segment_sum(messages, receivers, num_segments=x.shape[0])
+        if self.fused is None:
+            raise ValueError(
+                f"plan interaction={mode!r} needs a fused kernel, which the {self.method!r} "
+                f"convolution of {self.irreps_in} -> {self.irreps_out} does not have (the "
+                "'cg' method has one when every irreps entry has one multiplicity); use "
+                "interaction='unfused' or 'auto'"
+            )
+        return self.fused(x, senders, receivers, edge_vectors, weights, mode)
+
+    def _check(self, x, edge_vectors, weights, edges: int, nodes: bool = False) -> None:
         expected = (
             ("x", x, self.irreps_in.dim, f"irreps_in {self.irreps_in}"),
             ("edge_vectors", edge_vectors, 3, "Cartesian (x, y, z)"),
             ("weights", weights, self.weight_numel, f"weight_numel of method {self.method!r}"),
         )
         for name, array, size, why in expected:
+            rows = "num_nodes" if nodes and name == "x" else "num_edges"
             if array.ndim != 2 or array.shape[1] != size:
                 raise ValueError(
-                    f"{name} must have shape (num_edges, {size}) ({why}), got {tuple(array.shape)}"
+                    f"{name} must have shape ({rows}, {size}) ({why}), got {tuple(array.shape)}"
                 )
-        if not (x.shape[0] == edge_vectors.shape[0] == weights.shape[0]):
+        counts = (edge_vectors.shape[0], weights.shape[0]) + (() if nodes else (x.shape[0],))
+        if any(count != edges for count in counts):
+            names = "edge_vectors and weights" + ("" if nodes else " and x")
             raise ValueError(
-                f"x, edge_vectors and weights need the same number of edges, got "
-                f"{x.shape[0]}, {edge_vectors.shape[0]} and {weights.shape[0]}"
+                f"{names} need one row per edge ({edges}), got {', '.join(str(c) for c in counts)}"
             )
-        return self.apply(x, edge_vectors, weights, key)
 
 
 def register_conv_method(name: str, builder: Callable) -> None:

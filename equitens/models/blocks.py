@@ -130,8 +130,9 @@ class MessagePassing(nn.Module):
             tuple(self.radial_mlp), conv.weight_numel, self.param_dtype, name="radial"
         )(embedding)
         weights = weights * mask[:, None]  # padding edges: exactly zero messages
-        messages = conv(h[senders], vectors.astype(h.dtype), weights.astype(h.dtype))
-        summed = jax.ops.segment_sum(messages, receivers, num_segments=h.shape[0])
+        summed = conv.aggregate(
+            h, senders, receivers, vectors.astype(h.dtype), weights.astype(h.dtype)
+        )
         return summed / self.avg_num_neighbors
 
 

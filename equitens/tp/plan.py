@@ -19,14 +19,14 @@ benchmark (``--plan chunk=none``).
 Examples:
     >>> Plan()
     Plan(chunk='auto', fuse_gradients=True, cg_algorithm='auto', cg_sparse_terms=300, \
-gaunt_multilinear=True, s2_transform='auto', fourier_convolution='auto')
+gaunt_multilinear=True, s2_transform='auto', fourier_convolution='auto', interaction='auto')
     >>> Plan(chunk=None).chunk_budgets(1 << 16)
     (('default', None),)
     >>> Plan().chunk_budgets(1 << 16)
     (('cpu', 65536), ('default', None))
     >>> Plan.parse("chunk=none,cg_algorithm=dense")
     Plan(chunk=None, fuse_gradients=True, cg_algorithm='dense', cg_sparse_terms=300, \
-gaunt_multilinear=True, s2_transform='auto', fourier_convolution='auto')
+gaunt_multilinear=True, s2_transform='auto', fourier_convolution='auto', interaction='auto')
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ _CHOICES = {
     "cg_algorithm": ("auto", "dense", "sparse"),
     "s2_transform": ("auto", "fft", "dft", "dense"),
     "fourier_convolution": ("auto", "fft", "dft", "dense", "direct"),
+    "interaction": ("auto", "unfused", "pallas", "xla"),
 }
 
 
@@ -61,6 +62,13 @@ class Plan:
         s2_transform: spherical-grid transform, ``"auto"``, ``"fft"``, ``"dft"`` or ``"dense"``.
         fourier_convolution: 2D-Fourier Gaunt convolution, ``"auto"``, ``"fft"``, ``"dft"``,
             ``"dense"`` or ``"direct"``.
+        interaction: how message passing gathers, convolves and scatters
+            (:meth:`~equitens.conv.interface.EdgeConvolution.aggregate`): ``"unfused"`` (gather
+            the senders' rows, the edge convolution, ``segment_sum``; chunked as ``chunk`` says),
+            ``"pallas"`` (one fused kernel per pass, forward and every derivative, generated from
+            the paths: Triton on GPU, interpret mode on the CPU, for tests), ``"xla"`` (the fused
+            primitive's XLA form) or ``"auto"`` (``"unfused"``: the fused kernels are not yet
+            measured on a GPU; see :mod:`equitens.tp.interaction`).
     """
 
     chunk: int | str | None = "auto"
@@ -70,6 +78,7 @@ class Plan:
     gaunt_multilinear: bool = True
     s2_transform: str = "auto"
     fourier_convolution: str = "auto"
+    interaction: str = "auto"
 
     def __post_init__(self):
         chunk = self.chunk

@@ -63,7 +63,7 @@ def test_clear_errors():
     x, vectors, weights = _inputs(conv, edges=4)
     with pytest.raises(ValueError, match=r"x must have shape \(num_edges, 8\)"):
         conv(x[:, :5], vectors, weights)
-    with pytest.raises(ValueError, match="same number of edges"):
+    with pytest.raises(ValueError, match="one row per edge"):
         conv(x, vectors[:3], weights)
     with pytest.raises(ValueError, match="weights must have shape"):
         conv(x, vectors, weights[:, 1:])

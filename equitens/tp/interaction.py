@@ -1,0 +1,408 @@
+"""The fused message-passing interaction: gather, channelwise product, scatter, as one primitive.
+
+The interaction of a message-passing layer, for edges ``e = (s_e -> r_e)``,
+
+    ``out[r, k, c] = sum_{e: r_e = r} sum_terms coef * x[s_e, i, c] * y[e, j] * w[e, p, c]``
+
+(``x``: node features, ``y``: edge harmonics, ``w``: per-edge, per-channel path weights, one
+*term* ``(i, j, p, k, coef)`` per nonzero Clebsch-Gordan entry of a channelwise path), is the
+multilinear form
+
+    ``F(x, y, w, g) = sum_e sum_terms coef * y[e, j] * sum_c x[s_e, i, c] w[e, p, c] g[r_e, k, c]``
+
+of four *slots*: ``x`` (nodes, read through the senders), ``y`` and ``w`` (edges), ``g`` (nodes,
+read through the receivers; the output's cotangent). The interaction is the gradient of ``F``
+with respect to ``g``; every derivative of every order is the gradient of ``F`` with respect to
+another slot, with a cotangent put in the slot of the output. These *slot contractions* have the
+same sparse description (the terms); only which slot is written, and so which index array
+scatters, changes: the ``x`` gradient gathers ``g`` through the receivers and scatters through
+the senders; the ``w`` and ``y`` gradients gather both and write per edge.
+
+:data:`interaction_p` is one JAX primitive for all of them, with the rules that make every order
+of forward and reverse differentiation (and ``vmap``) work:
+
+- JVP: the sum over the slots with a tangent of the contraction with that tangent in its slot;
+- transpose: with respect to slot ``s``, the contraction of target ``s`` with the cotangent in
+  the slot of the old target.
+
+How a contraction runs is its ``backend``: ``"pallas"`` lowers each contraction to one Pallas
+kernel generated from the terms (:mod:`equitens.tp.interaction_pallas`; Triton on GPU, no
+``(edges, channels x dim)`` intermediate; the same kernel in interpret mode on the CPU, for
+tests; the XLA form on TPU), ``"xla"`` to the XLA form (gathers, one contraction, scatters).
+
+Arrays inside are in the ir_mul layout with channels last: ``x (N, dx, C)``, ``y (E, dy)``,
+``w (E, P, C)``, ``g (N, dout, C)``; :func:`fused_interaction` converts from e3nn's layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
+
+from equitens.so3.clebsch_gordan import clebsch_gordan_nonzero
+from equitens.so3.irreps import Irreps
+from equitens.so3.layout import ir_mul_to_mul_ir, mul_ir_to_ir_mul
+
+__all__ = [
+    "InteractionForm",
+    "channelwise_interaction",
+    "fused_interaction",
+    "interaction_form",
+    "interaction_p",
+    "slot_contraction",
+]
+
+X, Y, W, G = 0, 1, 2, 3
+SLOTS = (X, Y, W, G)
+SLOT_NAMES = ("x", "y", "w", "g")
+BACKENDS = ("pallas", "xla")
+
+
+@dataclasses.dataclass(frozen=True)
+class InteractionForm:
+    """The sparse description of a channelwise interaction (hashable: a primitive parameter).
+
+    Attributes:
+        terms: ``((i, j, p, k, coefficient), ...)``: component ``i`` of ``x``, ``j`` of ``y``,
+            path ``p`` of the weights, component ``k`` of the output.
+        dims: ``(dx, dy, paths, dout)``.
+    """
+
+    terms: tuple[tuple[int, int, int, int, float], ...]
+    dims: tuple[int, int, int, int]
+
+    @classmethod
+    def from_spec(cls, spec) -> InteractionForm:
+        """The terms of a channelwise (``"uvu"``) tensor product with edge harmonics.
+
+        Args:
+            spec: a :class:`~equitens.tp.spec.TensorProductSpec` of mode ``"uvu"`` whose second
+                input has multiplicity 1 everywhere and whose first input and output entries
+                all have one multiplicity ``C`` (what the ``"cg"`` edge convolution builds).
+
+        Returns:
+            The form; its path ``p`` reads the weights ``w[:, p, :]`` of the spec's path ``p``.
+
+        Raises:
+            ValueError: when the spec is not of that kind.
+
+        Examples:
+            >>> from equitens.tp.spec import TensorProductSpec
+            >>> spec = TensorProductSpec.channelwise("2x0e + 2x1o", "0e + 1o", "2x0e + 2x1o")
+            >>> form = InteractionForm.from_spec(spec)
+            >>> form.dims, len(form.terms)
+            ((4, 4, 4, 4), 10)
+        """
+        muls = {mul for mul, _ in spec.irreps_in1} | {mul for mul, _ in spec.irreps_out}
+        if spec.channel_mode != "uvu" or not spec.weighted or len(muls) != 1:
+            raise ValueError(
+                "the fused interaction needs a weighted channelwise ('uvu') product whose "
+                f"inputs and outputs all have one multiplicity, got mode {spec.channel_mode!r} "
+                f"with {spec.irreps_in1} x {spec.irreps_in2} -> {spec.irreps_out}; use the "
+                "same multiplicity everywhere (e.g. '64x0e + 64x1o') or plan interaction=unfused"
+            )
+        if any(mul != 1 for mul, _ in spec.irreps_in2):
+            raise ValueError(
+                f"the fused interaction needs edge harmonics of multiplicity 1, got "
+                f"{spec.irreps_in2}"
+            )
+        all_irreps = (spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
+        offsets = [_offsets(irreps) for irreps in all_irreps]
+        terms = []
+        for p, path in enumerate(spec.paths):
+            (_, ir1), (_, ir2), (_, ir3) = spec.mul_irreps(path)
+            entries = clebsch_gordan_nonzero(ir1.l, ir2.l, ir3.l)
+            for a, b, c, value in zip(*entries, strict=True):
+                terms.append(
+                    (
+                        offsets[0][path.i_in1] + int(a),
+                        offsets[1][path.i_in2] + int(b),
+                        p,
+                        offsets[2][path.i_out] + int(c),
+                        float(path.coefficient * value),
+                    )
+                )
+        dims = tuple(sum(ir.dim for _, ir in irreps) for irreps in all_irreps)
+        return cls(tuple(terms), (dims[0], dims[1], len(spec.paths), dims[2]))
+
+    def dense(self) -> np.ndarray:
+        """The terms as a dense float64 tensor ``T[i, j, p, k]``."""
+        tensor = np.zeros(self.dims)
+        for i, j, p, k, value in self.terms:
+            tensor[i, j, p, k] += value
+        return tensor
+
+
+def _offsets(irreps: Irreps) -> list[int]:
+    """Where each entry's components start in the ir_mul layout (one row per component)."""
+    out, start = [], 0
+    for _, ir in irreps:
+        out.append(start)
+        start += ir.dim
+    return out
+
+
+# ----------------------------------------------------------------------------- the primitive
+
+interaction_p = Primitive("equitens_interaction")
+"""``bind(a, b, c, *indices, form, target, num_nodes, backend)``: the slot contraction of
+``target``; ``a, b, c`` are the other slots in slot order; ``indices`` are
+``(senders, receivers)`` for the XLA backend and also the receiver and sender orderings
+``(by_receiver, receiver_offsets, by_sender, sender_offsets)`` for Pallas."""
+
+
+def other_slots(target: int) -> tuple[int, ...]:
+    return tuple(s for s in SLOTS if s != target)
+
+
+def target_shape(target: int, operands: dict, form: InteractionForm, num_nodes: int, edges: int):
+    channels = next(a.shape[-1] for s, a in operands.items() if s != Y)
+    return {
+        X: (num_nodes, form.dims[0], channels),
+        Y: (edges, form.dims[1]),
+        W: (edges, form.dims[2], channels),
+        G: (num_nodes, form.dims[3], channels),
+    }[target]
+
+
+def slot_contraction(target: int, operands: dict, indices: tuple, **params) -> jax.Array:
+    """The contraction of slot ``target`` given the other slots (``{slot: array}``)."""
+    args = [operands[s] for s in other_slots(target)]
+    return interaction_p.bind(*args, *indices, target=target, **params)
+
+
+def _abstract_eval(*args, form, target, num_nodes, backend):
+    operands = dict(zip(other_slots(target), args[:3], strict=True))
+    edges = args[3].shape[0]
+    dtype = args[0].dtype
+    shape = target_shape(target, operands, form, num_nodes, edges)
+    return jax.core.ShapedArray(shape, dtype)
+
+
+def _jvp(primals, tangents, *, form, target, num_nodes, backend):
+    params = dict(form=form, target=target, num_nodes=num_nodes, backend=backend)
+    out = interaction_p.bind(*primals, **params)
+    floats, indices = list(primals[:3]), primals[3:]
+    total = None
+    for position, tangent in enumerate(tangents[:3]):
+        if type(tangent) is ad.Zero:
+            continue
+        args = list(floats)
+        args[position] = tangent
+        term = interaction_p.bind(*args, *indices, **params)
+        total = term if total is None else total + term
+    if total is None:
+        return out, ad.Zero.from_primal_value(out)
+    return out, total
+
+
+def _transpose(cotangent, *args, form, target, num_nodes, backend):
+    floats, indices = args[:3], args[3:]
+    linear = [n for n, a in enumerate(floats) if ad.is_undefined_primal(a)]
+    if len(linear) != 1:
+        raise NotImplementedError("the interaction is linear in one slot at a time")
+    position = linear[0]
+    slot = other_slots(target)[position]
+    result = [None] * len(args)
+    if type(cotangent) is ad.Zero:
+        return result
+    operands = {s: a for s, a in zip(other_slots(target), floats, strict=True) if s != slot}
+    operands[target] = cotangent
+    result[position] = slot_contraction(
+        slot, operands, indices, form=form, num_nodes=num_nodes, backend=backend
+    )
+    return result
+
+
+def _batch(args, dims, *, form, target, num_nodes, backend):
+    """``vmap``: one contraction per batch element (``jax.lax.map``)."""
+    size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not batching.not_mapped)
+    moved = [
+        jnp.broadcast_to(a, (size,) + a.shape)
+        if d is batching.not_mapped
+        else jnp.moveaxis(a, d, 0)
+        for a, d in zip(args, dims, strict=True)
+    ]
+    params = dict(form=form, target=target, num_nodes=num_nodes, backend=backend)
+    out = jax.lax.map(lambda xs: interaction_p.bind(*xs, **params), tuple(moved))
+    return out, 0
+
+
+def _form_value(form: InteractionForm, operands: dict, senders, receivers) -> jax.Array:
+    """``F(x, y, w, g)`` in XLA: gathers and one contraction with the dense terms."""
+    tensor = jnp.asarray(form.dense(), operands[Y].dtype)
+    xs = operands[X].at[senders].get(mode="fill", fill_value=0)
+    gs = operands[G].at[receivers].get(mode="fill", fill_value=0)
+    return jnp.einsum(
+        "ijpk,ej,eic,epc,ekc->", tensor, operands[Y], xs, operands[W], gs, optimize="optimal"
+    )
+
+
+def _xla_contraction(*args, form, target, num_nodes, backend):
+    """The slot contraction as the gradient of :func:`_form_value` (linear in the target)."""
+    del backend
+    operands = dict(zip(other_slots(target), args[:3], strict=True))
+    senders, receivers = args[3], args[4]
+    shape = target_shape(target, operands, form, num_nodes, senders.shape[0])
+
+    def value(t):
+        return _form_value(form, {**operands, target: t}, senders, receivers)
+
+    return jax.grad(value)(jnp.zeros(shape, args[0].dtype))
+
+
+def _lowering(platform: str):
+    def contraction(*args, form, target, num_nodes, backend):
+        params = dict(form=form, target=target, num_nodes=num_nodes)
+        if backend == "pallas" and platform in ("cuda", "rocm", "cpu"):
+            from equitens.tp.interaction_pallas import pallas_contraction
+
+            return pallas_contraction(*args, interpret=platform == "cpu", **params)
+        return _xla_contraction(*args, backend=backend, **params)
+
+    return mlir.lower_fun(contraction, multiple_results=False)
+
+
+def _impl(*args, **params):
+    return jax.jit(functools.partial(interaction_p.bind, **params))(*args)
+
+
+interaction_p.def_impl(_impl)
+interaction_p.def_abstract_eval(_abstract_eval)
+ad.primitive_jvps[interaction_p] = _jvp
+ad.primitive_transposes[interaction_p] = _transpose
+batching.primitive_batchers[interaction_p] = _batch
+mlir.register_lowering(interaction_p, _lowering("default"))
+for _platform in ("cpu", "cuda", "rocm"):
+    mlir.register_lowering(interaction_p, _lowering(_platform), platform=_platform)
+
+
+# ----------------------------------------------------------------------------- the public function
+
+
+def _ordering(index: jax.Array, num_nodes: int) -> tuple[jax.Array, jax.Array]:
+    """Edges sorted by ``index`` and each node's range in that order (CSR offsets).
+
+    Indices outside ``[0, num_nodes)`` are left out, as :func:`jax.ops.segment_sum` drops them.
+    """
+    valid = (index >= 0) & (index < num_nodes)
+    key = jnp.where(valid, index, num_nodes)
+    order = jnp.argsort(key, stable=True).astype(jnp.int32)
+    counts = jnp.zeros((num_nodes + 1,), jnp.int32).at[key].add(1)[:num_nodes]
+    offsets = jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(counts, dtype=jnp.int32)])
+    return order, offsets
+
+
+def fused_interaction(
+    form: InteractionForm,
+    x: jax.Array,
+    y: jax.Array,
+    w: jax.Array,
+    senders: jax.Array,
+    receivers: jax.Array,
+    *,
+    backend: str = "pallas",
+) -> jax.Array:
+    """``out[r] = sum_{e: r_e = r} sum_terms coef x[s_e, i] y[e, j] w[e, p]``, fused.
+
+    Differentiable to any order, forward and reverse, in every argument but the indices.
+
+    Args:
+        form: the terms (:meth:`InteractionForm.from_spec`).
+        x: node features ``(N, dx, C)`` (ir_mul, channels last).
+        y: edge harmonics ``(E, dy)``.
+        w: per-edge weights ``(E, paths, C)``.
+        senders: ``(E,)`` int, the node each edge reads.
+        receivers: ``(E,)`` int, the node each edge writes (out-of-range indices are dropped).
+        backend: ``"pallas"`` (Pallas kernels: Triton on GPU, interpret mode on the CPU) or
+            ``"xla"``.
+
+    Returns:
+        ``(N, dout, C)``.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from equitens.tp.spec import TensorProductSpec
+        >>> spec = TensorProductSpec.channelwise("2x0e", "0e", "2x0e")
+        >>> form = InteractionForm.from_spec(spec)
+        >>> x = jnp.array([[[1.0, 2.0]], [[3.0, 4.0]]])
+        >>> y, w = jnp.ones((3, 1)), jnp.ones((3, 1, 2))
+        >>> senders, receivers = jnp.array([0, 1, 1]), jnp.array([1, 0, 1])
+        >>> fused_interaction(form, x, y, w, senders, receivers, backend="xla")[:, 0].tolist()
+        [[3.0, 4.0], [4.0, 6.0]]
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    _check_shapes(form, x, y, w, senders, receivers)
+    senders = senders.astype(jnp.int32)
+    receivers = receivers.astype(jnp.int32)
+    indices = (senders, receivers)
+    if backend == "pallas":
+        indices += _ordering(receivers, x.shape[0]) + _ordering(senders, x.shape[0])
+    return slot_contraction(
+        G, {X: x, Y: y, W: w}, indices, form=form, num_nodes=x.shape[0], backend=backend
+    )
+
+
+def _check_shapes(form, x, y, w, senders, receivers) -> None:
+    dx, dy, paths, _ = form.dims
+    edges = senders.shape[0] if senders.ndim == 1 else -1
+    expected = (
+        ("x", x, (x.shape[0], dx, x.shape[-1]) if x.ndim == 3 else None),
+        ("y", y, (edges, dy)),
+        ("w", w, (edges, paths, x.shape[-1])),
+        ("receivers", receivers, (edges,)),
+    )
+    for name, array, shape in expected:
+        if shape is None or tuple(array.shape) != shape:
+            raise ValueError(
+                f"fused_interaction: {name} has shape {tuple(array.shape)}; expected x "
+                f"(nodes, {dx}, channels), y (edges, {dy}), w (edges, {paths}, channels), "
+                f"senders and receivers (edges,) with edges = {edges}"
+            )
+    if not (
+        jnp.issubdtype(senders.dtype, jnp.integer) and jnp.issubdtype(receivers.dtype, jnp.integer)
+    ):
+        raise ValueError("fused_interaction: senders and receivers must be integer arrays")
+    if len({x.dtype, y.dtype, w.dtype}) != 1:
+        raise ValueError(
+            f"fused_interaction: x, y and w need one dtype, got {x.dtype}, {y.dtype}, {w.dtype}"
+        )
+
+
+def channelwise_interaction(
+    spec, x: jax.Array, y: jax.Array, weights: jax.Array, senders, receivers, *, backend: str
+) -> jax.Array:
+    """:func:`fused_interaction` of a channelwise spec on e3nn's layout (what ``"cg"`` uses).
+
+    Args:
+        spec: the ``"uvu"`` spec (see :meth:`InteractionForm.from_spec`).
+        x: node features ``(N, irreps_in1.dim)`` (mul_ir).
+        y: edge harmonics ``(E, irreps_in2.dim)``.
+        weights: ``(E, weight_numel)`` in the spec's weight layout.
+        senders: ``(E,)`` int.
+        receivers: ``(E,)`` int.
+        backend: ``"pallas"`` or ``"xla"``.
+
+    Returns:
+        ``(N, irreps_out.dim)`` (mul_ir): the products summed into the receivers.
+    """
+    form = interaction_form(spec)
+    channels = spec.irreps_in1[0].mul
+    nodes, edges = x.shape[0], y.shape[0]
+    rows = mul_ir_to_ir_mul(x, spec.irreps_in1).reshape(nodes, form.dims[0], channels)
+    w = weights.reshape(edges, form.dims[2], channels)
+    out = fused_interaction(form, rows, y, w, senders, receivers, backend=backend)
+    return ir_mul_to_mul_ir(out.reshape(nodes, -1), spec.irreps_out)
+
+
+@functools.cache
+def interaction_form(spec) -> InteractionForm:
+    """:meth:`InteractionForm.from_spec`, cached per spec."""
+    return InteractionForm.from_spec(spec)
