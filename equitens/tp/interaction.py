@@ -222,10 +222,10 @@ def _transpose(cotangent, *args, form, target, num_nodes, backend):
 
 def _batch(args, dims, *, form, target, num_nodes, backend):
     """``vmap``: one contraction per batch element (``jax.lax.map``)."""
-    size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not batching.not_mapped)
+    size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not None)
     moved = [
         jnp.broadcast_to(a, (size,) + a.shape)
-        if d is batching.not_mapped
+        if d is None
         else jnp.moveaxis(a, d, 0)
         for a, d in zip(args, dims, strict=True)
     ]
