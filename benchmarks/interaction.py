@@ -19,7 +19,10 @@ Implementations (``--methods``, default all):
 
 * ``cg``, ``so2``, ``gaunt_grid``, ``cp``: ``equitens.conv.edge_convolution(..., method=...)``,
   each under every ``--plan`` (repeatable; ``default`` or ``key=value,...`` of
-  :class:`equitens.tp.plan.Plan`);
+  :class:`equitens.tp.plan.Plan`), through ``EdgeConvolution.aggregate``: ``--plan
+  interaction=pallas`` times the fused interaction (one Pallas kernel per pass; on a CPU it runs
+  in interpret mode, which checks it but says nothing of its speed), ``interaction=xla`` its XLA
+  form;
 * ``e3nn``: e3nn-jax's CG convolution (legacy ``FunctionalTensorProduct`` with the ``"uvu"``
   instructions of the same paths, ``vmap``-ed over edges, and e3nn's spherical harmonics), as
   ``e3nn-cg`` in :mod:`benchmarks.conv`;
@@ -56,10 +59,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import importlib.util
 import json
 import math
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +69,8 @@ from typing import Any
 
 from benchmarks._workloads import (
     DEFAULT_PLAN_LABEL,
+    cue_method,
+    cue_unavailable,
     e3nn_cg_message,
     irreps_string,
     plan_labels,
@@ -170,7 +173,9 @@ def _equitens(method: str, **extra: Any) -> Builder:
             reference = None if kwargs.get("exact") else "cp_exact"
         elif method == "gaunt_grid":
             reference = None
-        fn = _gathered(lambda x, v, w: conv(x, v, w), N)
+        def fn(x, vectors, weights, senders, receivers):  # as the plan's interaction says
+            return conv.aggregate(x, senders, receivers, vectors, weights)
+
         return Built(fn, conv.weight_numel, reference, from_reference, conv.description)
 
     return build
@@ -187,20 +192,6 @@ def _e3nn(L: int, C: int, N: int, plan: str, options: Options) -> Built:
     message, numel = e3nn_cg_message(L, C)
     note = "e3nn_jax.legacy.FunctionalTensorProduct 'uvu', vmapped over edges"
     return Built(_gathered(message, N), numel, "cg", note=note)
-
-
-def cue_method(requested: str = "auto") -> str:
-    """The ``segmented_polynomial`` method ``cue`` uses: ``requested`` unless ``"auto"``.
-
-    ``"auto"``: ``"uniform_1d"`` (CUDA kernel) on a GPU where ``cuequivariance_ops_jax`` is
-    installed, otherwise ``"naive"`` (pure JAX, any platform).
-    """
-    if requested != "auto":
-        return requested
-    import jax
-
-    gpu = jax.default_backend() == "gpu"
-    return "uniform_1d" if gpu and importlib.util.find_spec("cuequivariance_ops_jax") else "naive"
 
 
 def _cue_interaction(L: int, C: int, N: int, method: str) -> tuple[Callable[..., Any], int]:
@@ -755,19 +746,6 @@ def _worker_cmd(
     if cache_dir:
         cmd += ["--check-cache", cache_dir]
     return python_module_cmd("benchmarks.interaction", *cmd)
-
-
-def cue_unavailable() -> str | None:
-    """Why ``cuequivariance_jax`` cannot be used here (its import error), or None if it imports.
-
-    Imported in a subprocess: the parent process never initialises a JAX backend.
-    """
-    code = "import cuequivariance, cuequivariance_jax"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if proc.returncode == 0:
-        return None
-    tail = proc.stderr.strip().splitlines()[-1:] or ["import failed"]
-    return tail[0] + " (pip install cuequivariance cuequivariance-jax)"
 
 
 # ---------------------------------------------------------------------------------- the table
