@@ -53,3 +53,42 @@ def test_force_training_step_has_no_chunk_loop_on_gpu(name, conv_method):
     assert _loops(fn, args, "cuda") == 0
     if conv_method == "so2":
         assert _loops(fn, args, "cpu") > 0  # the CPU plan: edges in cache-sized chunks
+
+
+@pytest.mark.parametrize("name", ["mace", pytest.param("nequip", marks=pytest.mark.slow)])
+def test_models_with_the_fused_interaction_equal_the_unfused(name):
+    """``model.plan.interaction=pallas`` (interpret mode here): energies, forces, stress and the
+    parameter gradient of a force loss equal the default plan's on a padded batch (float64)."""
+    import numpy as np
+
+    from equitens.models import predict
+    from tests.models._graphs import bulk_cell, ethanol
+    from tests.models.test_models import CONFIGS, E0, padded
+    from tests.models.test_small_default_runs import (
+        SPECIES_Z,
+        TWO_SMALL_INTERACTIONS,
+        _random_params,
+    )
+
+    config = {**CONFIGS[name], **TWO_SMALL_INTERACTIONS, "num_channels": 2}
+    models = [
+        build_model({"model": {**config, "plan": plan}, "dtype": "float64"}, SPECIES_Z, E0)
+        for plan in ({}, {"interaction": "pallas"})
+    ]
+    graph = padded(ethanol(), bulk_cell())
+    params = _random_params(models[0], graph)
+
+    def force_loss(model):
+        def loss(p):
+            out = predict(model, p, graph)
+            return jnp.sum(out["energy"] ** 2) + jnp.sum(out["forces"] ** 2)
+
+        return jax.jit(jax.grad(loss))(params)
+
+    unfused, fused = (jax.jit(lambda p, g, m=m: predict(m, p, g))(params, graph) for m in models)
+    for key in ("energy", "forces", "stress"):
+        np.testing.assert_allclose(fused[key], unfused[key], rtol=1e-11, atol=1e-11)
+    assert np.abs(unfused["forces"]).max() > 1e-3
+    grads = [jax.tree_util.tree_leaves(force_loss(m)) for m in models]
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-10)
