@@ -3,6 +3,9 @@
 * :func:`irreps_string`: the features of the message-passing workloads, ``C x (0e + 1o + ...)``;
 * :func:`e3nn_cg_message`: e3nn-jax's CG edge convolution, the reference the equitens ``"cg"``
   convolution is timed against;
+* :func:`cue_method` / :func:`cue_unavailable`: which ``segmented_polynomial`` method the
+  cuequivariance-jax baselines (``benchmarks.interaction``, ``benchmarks/model_step.py``) use, and
+  why cuequivariance-jax cannot be used here (None when it imports);
 * :func:`plan_labels` / :func:`plan_of`: the ``--plan`` flag (``default`` or ``key=value,...``);
 * :func:`run_case` / :func:`run_cases`: benchmark cases in their own subprocess, under a timeout;
 * :func:`text_table`: fixed-width text tables.
@@ -13,6 +16,7 @@ import this module without grabbing the accelerator their workers need.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -22,6 +26,8 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_PLAN_LABEL",
+    "cue_method",
+    "cue_unavailable",
     "e3nn_cg_message",
     "irreps_string",
     "plan_labels",
@@ -82,6 +88,37 @@ def e3nn_cg_message(L: int, C: int) -> tuple[Callable[..., Any], int]:
         return jax.vmap(tp.left_right)(w, e3nn.IrrepsArray(irreps, x), sh).array
 
     return f, numel
+
+
+def cue_method(requested: str = "auto") -> str:
+    """The ``segmented_polynomial`` method ``cue`` uses: ``requested`` unless ``"auto"``.
+
+    ``"auto"``: ``"uniform_1d"`` (CUDA kernel) on a GPU where ``cuequivariance_ops_jax`` is
+    installed, otherwise ``"naive"`` (pure JAX, any platform). Initialises the JAX backend.
+
+    Examples:
+        >>> cue_method("naive_indexed")
+        'naive_indexed'
+    """
+    if requested != "auto":
+        return requested
+    import jax
+
+    gpu = jax.default_backend() == "gpu"
+    return "uniform_1d" if gpu and importlib.util.find_spec("cuequivariance_ops_jax") else "naive"
+
+
+def cue_unavailable() -> str | None:
+    """Why ``cuequivariance_jax`` cannot be used here (its import error), or None if it imports.
+
+    Imported in a subprocess: the parent process never initialises a JAX backend.
+    """
+    code = "import cuequivariance, cuequivariance_jax"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if proc.returncode == 0:
+        return None
+    tail = proc.stderr.strip().splitlines()[-1:] or ["import failed"]
+    return tail[0] + " (pip install cuequivariance cuequivariance-jax)"
 
 
 def _prod(shape: Sequence[int]) -> int:

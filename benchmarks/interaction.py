@@ -173,6 +173,7 @@ def _equitens(method: str, **extra: Any) -> Builder:
             reference = None if kwargs.get("exact") else "cp_exact"
         elif method == "gaunt_grid":
             reference = None
+
         def fn(x, vectors, weights, senders, receivers):  # as the plan's interaction says
             return conv.aggregate(x, senders, receivers, vectors, weights)
 
