@@ -351,6 +351,7 @@ def _so2_kernel(layout: SO2Layout, rescale: bool, plan: Plan):
         shared_weights=False,
         per_sample_floats=2 * (din + dout) + nw,
         budget=plan.chunk_budgets(CPU_BUDGET),
+        linear_in_x2=False,  # the Wigner rows rotate in and back: quadratic in them
     )
 
 

@@ -50,6 +50,7 @@ class _Form:
     chunk_sizes: tuple  # ((platform, samples per chunk or None), ..., ("default", ...))
     fuse_gradients: bool = True
     slot_functions: tuple = ()  # ((slot, fn(x1, x2, w, g) -> array), ...): explicit contractions
+    linear_in_x2: bool = True  # False: f is not linear in x2 (slot expansions do not apply)
 
     @property
     def weighted(self) -> bool:
@@ -208,7 +209,8 @@ def _slot_bwd(form: _Form, slot: int, operands, cotangent):
         return tuple(jnp.zeros_like(op) for op in operands)
     full = dict(zip(others, operands, strict=True))
     full[slot] = cotangent
-    if slot == 3 and form.fuse_gradients:  # the forward: every first derivative in one pass
+    fused = form.fuse_gradients or not form.linear_in_x2
+    if slot == 3 and fused:  # the forward: every first derivative in one pass
         return _grads(form, *[full[s] for s in form.slots])
     grads = []
     for target in others:
@@ -272,8 +274,14 @@ def _grads_bwd(form: _Form, operands, cotangents):
 def _second(form: _Form, present: tuple, *arrays):
     """``_grads_bwd`` in one chunked pass: JAX's second-order autodiff of the chunk forward.
 
-    Its own derivatives (third order) are the slot expansion of :func:`_second_terms`.
+    Its own derivatives (third order) are the slot expansion of :func:`_second_terms`, or,
+    for a forward that is not linear in ``x2``, JAX's autodiff of this pass.
     """
+    return _second_pass(form, present, *arrays)
+
+
+def _second_pass(form: _Form, present: tuple, *arrays):
+    """The computation of :func:`_second`, without its derivative rule."""
     n = len(form.slots)
     full = dict(zip(form.slots, arrays[:n], strict=True))
     inputs = [s for s in form.slots if s != 3]
@@ -303,6 +311,13 @@ def _second_fwd(form: _Form, present: tuple, *arrays):
 
 
 def _second_bwd(form: _Form, present: tuple, arrays, cotangents):
+    outputs = arrays[: len(form.slots)]
+    cts = tuple(
+        jnp.zeros_like(a) if _is_zero(c) else c for c, a in zip(cotangents, outputs, strict=True)
+    )
+    if not form.linear_in_x2:  # no slot expansion: JAX's autodiff of the chunked pass
+        _, vjp = jax.vjp(lambda *a: _second_pass(form, present, *a), *arrays)
+        return vjp(cts)
     n = len(form.slots)
     inputs = [s for s in form.slots if s != 3]
     keys = [s for s, p in zip(inputs, present, strict=True) if p]
@@ -311,9 +326,6 @@ def _second_bwd(form: _Form, present: tuple, arrays, cotangents):
         cts = dict(zip(keys, a[n:], strict=True))
         return _second_terms(form, a[:n], tuple(cts.get(s) for s in inputs))
 
-    cts = tuple(
-        jnp.zeros_like(a) if _is_zero(c) else c for c, a in zip(cotangents, arrays[:n], strict=True)
-    )
     _, vjp = jax.vjp(terms, *arrays)
     return vjp(cts)
 
@@ -341,6 +353,7 @@ def multilinear(
     budget: int | None | tuple = 1 << 18,
     fuse_gradients: bool = True,
     slot_functions: dict[int, Callable] | None = None,
+    linear_in_x2: bool = True,
 ) -> Callable:
     """Wrap a chunk forward ``f(x1, x2, w)`` into a kernel with fast derivatives of every order.
 
@@ -359,6 +372,10 @@ def multilinear(
         slot_functions: optional explicit contractions ``{slot: fn(x1, x2, w, g)}`` for slots 0
             (``x1``), 1 (``x2``), 2 (``w``), with ``None`` in the target slot; the others are
             linear transposes of ``forward``.
+        linear_in_x2: ``False`` when ``forward`` is linear in ``x1`` and ``w`` but not in
+            ``x2`` (e.g. rotations by per-sample matrices applied twice, as in the SO(2)
+            convolution): the first two orders keep their fused passes, and higher orders are
+            JAX's autodiff of the second-order pass instead of slot contractions.
 
     Returns:
         ``kernel(x1, x2, w) -> out`` on ``(E, d1)``, ``(E, d2)``, ``(E, nw) | (nw,) | None``.
@@ -382,6 +399,7 @@ def multilinear(
         tuple((p, _chunk_size(per_sample_floats, b)) for p, b in budgets),
         fuse_gradients,
         tuple(sorted((slot_functions or {}).items())),
+        linear_in_x2,
     )
 
     def kernel(x1, x2, w=None):

@@ -114,6 +114,26 @@ def test_second_derivatives_equal_those_of_cg_near_the_poles(irreps, lmax):
     np.testing.assert_allclose(hessians(so2, w_so2), hessians(cg, w_cg), atol=1e-9, rtol=1e-10)
 
 
+def test_third_derivatives_equal_those_of_cg():
+    """A third derivative in the edge vectors (the so2 kernel is quadratic in its Wigner rows,
+    so its third order cannot be the slot expansion of a multilinear form: it crashed before)."""
+    irreps = SMALL_MIXED[0]
+    cg = edge_convolution(irreps, irreps, 1, method="cg")
+    so2 = edge_convolution(irreps, irreps, 1, method="so2")
+    x, vectors, w_cg = _inputs(cg, edges=3, seed=6)
+    w_so2 = so2_weights_from_cg(irreps, irreps, 1, w_cg)
+    tangent = jnp.ones_like(vectors)
+
+    def third(conv, w):
+        grad = jax.grad(lambda v: jnp.sum(conv(x, v, w) ** 3))
+        curvature = jax.grad(lambda v: jnp.vdot(grad(v), tangent))
+        return jax.jit(jax.grad(lambda v: jnp.vdot(curvature(v), tangent)))(vectors)
+
+    expected = third(cg, w_cg)
+    assert np.abs(expected).max() > 1e-2
+    np.testing.assert_allclose(third(so2, w_so2), expected, atol=1e-9, rtol=1e-10)
+
+
 @pytest.mark.parametrize("irreps_in, irreps_out, lmax", CASES)
 @pytest.mark.parametrize("parity", [1, -1])
 def test_free_weights_are_o3_equivariant(irreps_in, irreps_out, lmax, parity):
