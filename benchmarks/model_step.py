@@ -432,6 +432,12 @@ def main(argv=None) -> dict:
         default=2,
         help="frames of the cue model's float64 rotation check (0: no check)",
     )
+    parser.add_argument(
+        "--plan",
+        default="default",
+        help="kernel plan of the equitens model: 'default' or 'key=value,...' of "
+        "equitens.tp.plan.Plan (e.g. 'interaction=pallas' for the fused interaction)",
+    )
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/...)")
     args = parser.parse_args(argv)
     names = [args.only] if args.only else [m.strip() for m in args.models.split(",") if m.strip()]
@@ -467,7 +473,14 @@ def main(argv=None) -> dict:
     models = {
         "equitens": lambda: (
             build_model(
-                {"model": {"name": "mace", "product_algorithm": args.product_algorithm, **hyper}},
+                {
+                    "model": {
+                        "name": "mace",
+                        "product_algorithm": args.product_algorithm,
+                        "plan": {} if args.plan == "default" else args.plan,
+                        **hyper,
+                    }
+                },
                 table,
                 e0,
             ),
@@ -542,6 +555,7 @@ def main(argv=None) -> dict:
         edges=e,
         **hyper,
         product_algorithm=args.product_algorithm,
+        plan=args.plan,
         cue_method=cue_info.get("method", args.cue_method),
         ratios=ratios,
         skipped=skipped,
