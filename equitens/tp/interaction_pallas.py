@@ -113,9 +113,9 @@ def _node_kernel(form: InteractionForm, target: int, channels: int, dtype):
         slot_refs = dict(zip(others, operand_refs, strict=True))
         n = pl.program_id(0)
 
-        def body(position, acc):
-            e = order_ref[position]
-            rows = _load_rows(form, slot_refs, {gathered: index_ref[e], Y: e, W: e})
+        def body(position, acc):  # two independent index loads, then the rows
+            e, other = order_ref[position], index_ref[position]
+            rows = _load_rows(form, slot_refs, {gathered: other, Y: e, W: e})
             terms = edge_terms(form, target, rows)
             return tuple(acc[k] + terms[k] if k in terms else acc[k] for k in range(width))
 
@@ -201,7 +201,10 @@ def pallas_contraction(*args, form: InteractionForm, target: int, num_nodes: int
             else (sender_offsets, by_sender, receivers)
         )
         kernel = _node_kernel(form, target, padded, dtype)
-        out = pl.pallas_call(kernel, grid=(num_nodes,), **common)(offsets, order, index, *floats)
+        index_in_order = index[order]  # the other node of each edge, in the loop's order
+        out = pl.pallas_call(kernel, grid=(num_nodes,), **common)(
+            offsets, order, index_in_order, *floats
+        )
     else:
         kernel = _edge_kernel(form, target, padded, dtype, edges)
         grid = (-(-edges // EDGE_BLOCK),)
