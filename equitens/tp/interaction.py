@@ -224,9 +224,7 @@ def _batch(args, dims, *, form, target, num_nodes, backend):
     """``vmap``: one contraction per batch element (``jax.lax.map``)."""
     size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not None)
     moved = [
-        jnp.broadcast_to(a, (size,) + a.shape)
-        if d is None
-        else jnp.moveaxis(a, d, 0)
+        jnp.broadcast_to(a, (size,) + a.shape) if d is None else jnp.moveaxis(a, d, 0)
         for a, d in zip(args, dims, strict=True)
     ]
     params = dict(form=form, target=target, num_nodes=num_nodes, backend=backend)
