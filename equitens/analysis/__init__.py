@@ -1,4 +1,5 @@
-"""Measures of what a tensor product can represent: expressivity and interactability."""
+"""Measures of what a tensor product can represent: expressivity and interactability, and the
+polynomials each family of MACE's product basis reaches."""
 
 from equitens.analysis.expressivity import (
     ExpressivityReport,
@@ -7,5 +8,21 @@ from equitens.analysis.expressivity import (
     expressivity,
     interactability,
 )
+from equitens.analysis.product_basis import (
+    ProductBasisCount,
+    ProductBasisReport,
+    compare_product_bases,
+    product_basis_expressivity,
+)
 
-__all__ = ["ExpressivityReport", "Interaction", "bilinear_paths", "expressivity", "interactability"]
+__all__ = [
+    "ExpressivityReport",
+    "Interaction",
+    "ProductBasisCount",
+    "ProductBasisReport",
+    "bilinear_paths",
+    "compare_product_bases",
+    "expressivity",
+    "interactability",
+    "product_basis_expressivity",
+]

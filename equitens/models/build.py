@@ -32,9 +32,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from equitens.conv import available_conv_methods
+from equitens.models.blocks import hidden_irreps
 from equitens.models.graph import graph_mask
 from equitens.models.mace import MACE
 from equitens.models.nequip import NequIP
+from equitens.nn.symmetric_contraction import product_basis_spec, resolve_algorithm
 from equitens.precision import run_dtype
 from equitens.tp.plan import Plan, as_plan
 from equitens.tp.registry import available_methods
@@ -79,6 +81,7 @@ _INTS = (
     "num_radial_basis",
     "envelope_p",
     "readout_mlp",
+    "product_mixes",
 )
 
 
@@ -128,6 +131,7 @@ def _check(name: str, section: Mapping[str, Any], defaults: Mapping[str, Any]) -
         "envelope_p",
         "readout_mlp",
         "correlation",
+        "product_mixes",
     ):
         if key in merged and merged[key] < 1:
             raise ValueError(f"model.{key} must be >= 1, got {merged[key]!r}")
@@ -158,17 +162,23 @@ def _check(name: str, section: Mapping[str, Any], defaults: Mapping[str, Any]) -
             f"model.product_method {merged['product_method']!r} is not available; "
             f"choose one of {available_methods()}"
         )
-    if merged.get("product_algorithm", "blocked") not in ("dense", "blocked", "kernel"):
-        raise ValueError(
-            f"model.product_algorithm must be 'dense', 'blocked' or 'kernel', "
-            f"got {merged['product_algorithm']!r}"
-        )
-    if merged.get("product_method", "cg") != "cg" and merged["product_algorithm"] != "kernel":
-        raise ValueError(
-            f"model.product_method={merged['product_method']} needs "
-            f"model.product_algorithm=kernel: the {merged['product_algorithm']!r} algorithm "
-            "evaluates Clebsch-Gordan products only and would ignore the method"
-        )
+    if "product_algorithm" in merged:
+        try:  # "auto" resolved per method; an algorithm that would ignore the method is an error
+            algorithm = resolve_algorithm(merged["product_method"], merged["product_algorithm"])
+            # the product bases of the layers, built now so that a bad combination fails here
+            # (e.g. a Gaunt method the grid product basis does not serve)
+            c = merged["num_channels"]
+            for lmax_out in {merged["hidden_lmax"] if merged["num_interactions"] > 1 else 0, 0}:
+                product_basis_spec(
+                    hidden_irreps(c, merged["lmax"]),
+                    hidden_irreps(c, lmax_out),
+                    merged["correlation"],
+                    merged["product_method"],
+                    algorithm,
+                    merged["product_mixes"],
+                )
+        except ValueError as error:
+            raise ValueError(f"model.product_algorithm / model.product_method: {error}") from None
     merged["radial_mlp"] = tuple(int(n) for n in merged["radial_mlp"])
     try:
         merged["plan"] = as_plan(merged["plan"])

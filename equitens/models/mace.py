@@ -8,8 +8,10 @@ One interaction ``t`` maps node features ``h`` to new features:
    computes these natural-parity irreps (the others would be dropped by the linear map), so
    families without the odd paths (``"gaunt_grid"``) serve MACE too;
 2. ``B = SymmetricContraction(A, species)``: the product basis, polynomials of degree
-   ``1..correlation`` of each channel of ``A`` with per-species weights (CG products, see
-   :mod:`equitens.nn.symmetric_contraction`);
+   ``1..correlation`` of each channel of ``A`` with per-species weights: CG products
+   (``product_method="cg"``, :mod:`equitens.nn.symmetric_contraction`) or the Gaunt product
+   basis, products of spherical functions on one grid (``"gaunt_grid"``, ``"gaunt_fourier"``,
+   ``"vector_gaunt"`` with the odd couplings; :mod:`equitens.nn.gaunt_product_basis`);
 3. ``h' = Linear(B) + Linear_z(h)``: a species-dependent skip connection (from the second
    interaction on).
 
@@ -67,10 +69,14 @@ class MACE(nn.Module):
         conv_method: edge-convolution family (``"cg"``, ``"so2"``, ...).
         plan: how the edge-convolution kernels run (:class:`~equitens.tp.plan.Plan`; default:
             chunked for the CPU cache on CPU, unchunked on GPU/TPU, chosen when compiled).
-        product_method: tensor-product family of the symmetric contraction (``"cg"``), used by
-            ``product_algorithm="kernel"``.
-        product_algorithm: ``"blocked"`` (default), ``"dense"`` or ``"kernel"`` (see
+        product_method: family of the product basis: ``"cg"`` (every coupling), ``"gaunt_grid"``,
+            ``"gaunt_fourier"`` or ``"vector_gaunt"`` (the Gaunt product basis: products of
+            spherical functions; ``"vector_gaunt"`` with the odd couplings).
+        product_algorithm: ``"auto"`` (default: ``"blocked"`` for ``"cg"``, ``"gaunt"`` for
+            the Gaunt methods), ``"blocked"``, ``"dense"``, ``"kernel"`` or ``"gaunt"`` (see
             :mod:`equitens.nn.symmetric_contraction`).
+        product_mixes: chains of mixed factors of the Gaunt product basis (its polynomials per
+            degree and output irrep; unused by ``"cg"``).
         scale: per-species scale of the network's atomic energies.
         shift: per-species shift.
         param_dtype: dtype of the weights (float32 or float64).
@@ -103,7 +109,8 @@ class MACE(nn.Module):
     conv_method: str = "cg"
     plan: Plan = DEFAULT_PLAN
     product_method: str = "cg"
-    product_algorithm: str = "blocked"
+    product_algorithm: str = "auto"
+    product_mixes: int = 1
     scale: Sequence[float] | float = 1.0
     shift: Sequence[float] | float = 0.0
     param_dtype: Any = jnp.float32
@@ -154,6 +161,8 @@ class MACE(nn.Module):
                 num_species=self.num_species,
                 method=self.product_method,
                 algorithm=self.product_algorithm,
+                num_mixes=self.product_mixes,
+                plan=self.plan,
                 param_dtype=dtype,
                 name=f"product_{t}",
             )(a, species)

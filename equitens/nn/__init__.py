@@ -18,6 +18,7 @@ The pure functions (:func:`linear`, :func:`gate`, :func:`apply_tensor_product`) 
 
 from equitens.nn import linen, nnx
 from equitens.nn.gate import gate
+from equitens.nn.gaunt_product_basis import GauntProductBasisSpec, gaunt_product_basis
 from equitens.nn.linear import LinearSpec, linear
 from equitens.nn.radial import RadialMLP, bessel_basis, polynomial_envelope, radial_embedding
 from equitens.nn.symmetric_contraction import (
@@ -33,11 +34,13 @@ from equitens.nn.tensor_product import (
 )
 
 __all__ = [
+    "GauntProductBasisSpec",
     "LinearSpec",
     "RadialMLP",
     "SymmetricContraction",
     "SymmetricContractionSpec",
     "bessel_basis",
+    "gaunt_product_basis",
     "polynomial_envelope",
     "radial_embedding",
     "symmetric_contraction",

@@ -37,9 +37,19 @@ correlation 3; the gradient with respect to the weights of the squared gradient 
 A, i.e. what training on forces does; ``benchmarks/symmetric_contraction.py``, median of 10,
 two runs): ``"dense"`` 44 / 25 ms and 4 s to compile, ``"blocked"`` 29 / 26 ms and 6 s,
 ``"kernel"`` 16 / 9 ms and 25-34 s. ``"blocked"`` (fewest useless flops of the two fast-compiling
-ones) is the
-default because a training run compiles one step per batch-size bucket. All three give the
-same values (tested against each other).
+ones) is what ``"auto"`` picks for ``method="cg"``, because a training run compiles one step per
+batch-size bucket. All three give the same values (tested against each other).
+
+**The Gaunt product basis** (``method="gaunt_grid"``, ``"gaunt_fourier"`` or ``"vector_gaunt"``,
+algorithm ``"gaunt"``, which ``"auto"`` picks for these methods) is another basis, not another
+algorithm: products of learnably mixed spherical functions on one grid
+(:mod:`equitens.nn.gaunt_product_basis`, spec :class:`GauntProductBasisSpec`). The scalar methods
+reach the Gaunt couplings only (no antisymmetric ones, natural parities only) with fewer
+polynomials per ``(ν, L)``, and are cheaper; ``"vector_gaunt"`` adds the odd couplings. With
+``algorithm="kernel"`` a Gaunt method instead evaluates the CG-structured couplings above with
+its kernels (every coupling with its Gaunt constant, odd ones zero, or the vector-Gaunt constant
+for ``"vector_gaunt"``). ``"blocked"`` and ``"dense"`` compute Clebsch-Gordan products only:
+with another method they are an error, not a silent ``"cg"``.
 """
 
 from __future__ import annotations
@@ -53,21 +63,112 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from equitens.nn.gaunt_product_basis import (
+    GAUNT_PRODUCT_METHODS,
+    GauntProductBasisSpec,
+    gaunt_product_basis,
+)
 from equitens.so3.irreps import IntoIrreps, Irrep, Irreps
 from equitens.so3.layout import split_blocks, split_sizes
 from equitens.tp.pairs import pair_plan
+from equitens.tp.plan import DEFAULT_PLAN, Plan
 from equitens.tp.registry import tensor_product_kernel
 from equitens.tp.spec import TensorProductSpec
 
 __all__ = [
     "ALGORITHMS",
+    "GauntProductBasisSpec",
     "SymmetricContraction",
     "SymmetricContractionSpec",
+    "product_basis_spec",
+    "resolve_algorithm",
     "symmetric_contraction",
 ]
 
-ALGORITHMS = ("dense", "blocked", "kernel")
+ALGORITHMS = ("auto", "blocked", "dense", "kernel", "gaunt")
 """The algorithms of :func:`symmetric_contraction` (see the module docstring)."""
+
+_GAUNT_FAMILY = GAUNT_PRODUCT_METHODS
+
+
+def resolve_algorithm(method: str, algorithm: str) -> str:
+    """The algorithm that runs for a method: ``"auto"`` resolved, ignored combinations refused.
+
+    ``"auto"`` is ``"blocked"`` for ``"cg"``, ``"gaunt"`` (the Gaunt product basis) for the
+    Gaunt family and ``"kernel"`` for any other registered method.
+
+    Args:
+        method: the tensor-product family (``"cg"``, ``"gaunt_grid"``, ...).
+        algorithm: one of :data:`ALGORITHMS`.
+
+    Returns:
+        ``"blocked"``, ``"dense"``, ``"kernel"`` or ``"gaunt"``.
+
+    Raises:
+        ValueError: for an unknown algorithm, or one that would ignore the method.
+
+    Examples:
+        >>> resolve_algorithm("cg", "auto"), resolve_algorithm("gaunt_grid", "auto")
+        ('blocked', 'gaunt')
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(
+            f"the product-basis algorithm must be one of {ALGORITHMS}, got {algorithm!r}"
+        )
+    if algorithm == "auto":
+        if method == "cg":
+            return "blocked"
+        return "gaunt" if method in _GAUNT_FAMILY else "kernel"
+    if algorithm in ("blocked", "dense") and method != "cg":
+        raise ValueError(
+            f"product-basis algorithm {algorithm!r} evaluates Clebsch-Gordan products only, so "
+            f"method {method!r} would be ignored; use algorithm='auto' or 'gaunt' (the Gaunt "
+            f"product basis; in a model config: model.product_algorithm=auto), algorithm='kernel' "
+            f"(the CG-structured couplings through the {method!r} kernels; "
+            f"model.product_algorithm=kernel) or method='cg'"
+        )
+    if algorithm == "gaunt" and method not in _GAUNT_FAMILY:
+        raise ValueError(
+            f"product-basis algorithm 'gaunt' is the Gaunt product basis (products of spherical "
+            f"functions on a grid), which needs method 'gaunt_grid', 'gaunt_fourier' or "
+            f"'vector_gaunt', got "
+            f"{method!r}; use algorithm='auto' (in a model config: model.product_algorithm=auto)"
+        )
+    return algorithm
+
+
+@functools.cache
+def product_basis_spec(
+    irreps_in: IntoIrreps,
+    irreps_out: IntoIrreps,
+    correlation: int,
+    method: str = "cg",
+    algorithm: str = "auto",
+    num_mixes: int = 1,
+) -> SymmetricContractionSpec | GauntProductBasisSpec:
+    """The spec of the product basis a method and algorithm compute (cached).
+
+    Args:
+        irreps_in: irreps of ``A``.
+        irreps_out: output irreps.
+        correlation: highest degree.
+        method: the tensor-product family.
+        algorithm: one of :data:`ALGORITHMS`.
+        num_mixes: chains of mixed factors of the Gaunt product basis (ignored otherwise).
+
+    Returns:
+        A :class:`GauntProductBasisSpec` for algorithm ``"gaunt"``, else a
+        :class:`SymmetricContractionSpec`.
+
+    Examples:
+        >>> type(product_basis_spec("2x0e + 2x1o", "2x0e", 2, "gaunt_grid")).__name__
+        'GauntProductBasisSpec'
+    """
+    if resolve_algorithm(method, algorithm) == "gaunt":
+        return GauntProductBasisSpec.create(
+            irreps_in, irreps_out, correlation, method=method, num_mixes=num_mixes
+        )
+    return SymmetricContractionSpec.create(irreps_in, irreps_out, correlation, method=method)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,21 +371,27 @@ def _to_channels(x: jax.Array, irreps: Irreps) -> jax.Array:
 
 
 def symmetric_contraction(
-    spec: SymmetricContractionSpec,
+    spec: SymmetricContractionSpec | GauntProductBasisSpec,
     weights: jax.Array,
     x: jax.Array,
     species: jax.Array,
-    algorithm: str = "blocked",
+    algorithm: str = "auto",
+    plan: Plan = DEFAULT_PLAN,
 ) -> jax.Array:
     """Apply the product basis (see the module docstring).
 
     Args:
-        spec: the :class:`SymmetricContractionSpec`.
+        spec: a :class:`SymmetricContractionSpec` (the CG-structured basis) or a
+            :class:`GauntProductBasisSpec` (the Gaunt product basis; see
+            :func:`product_basis_spec`).
         weights: ``(num_species, spec.weight_numel)``.
         x: the atomic basis, ``(N, irreps_in.dim)`` in e3nn's mul_ir layout.
         species: ``(N,)`` integer species indices into the rows of ``weights``.
-        algorithm: ``"blocked"``, ``"dense"`` (constant CG matrices) or ``"kernel"`` (the
-            tensor-product kernels of the spec's method); see the module docstring.
+        algorithm: ``"auto"`` (``"blocked"`` for a CG spec, ``"gaunt"`` for a Gaunt spec),
+            ``"blocked"``, ``"dense"`` (constant CG matrices), ``"kernel"`` (the tensor-product
+            kernels of the spec's method) or ``"gaunt"``; see the module docstring.
+        plan: how kernels run (``"kernel"``: the tensor-product kernels' plan; ``"gaunt"``: its
+            ``s2_transform``).
 
     Returns:
         ``(N, irreps_out.dim)`` in mul_ir layout.
@@ -296,6 +403,14 @@ def symmetric_contraction(
         >>> symmetric_contraction(spec, w, jnp.array([[2.0]]), jnp.array([0])).tolist()
         [[14.0]]
     """
+    if isinstance(spec, GauntProductBasisSpec):
+        if resolve_algorithm(spec.method, algorithm) != "gaunt":
+            raise ValueError(
+                f"symmetric_contraction: a GauntProductBasisSpec runs with algorithm 'auto' or "
+                f"'gaunt', got {algorithm!r}; for the CG-structured basis build a "
+                f"SymmetricContractionSpec (product_basis_spec(..., algorithm={algorithm!r}))"
+            )
+        return gaunt_product_basis(spec, weights, x, species, transform=plan.s2_transform)
     x = jnp.asarray(x)
     if x.ndim != 2 or x.shape[1] != spec.irreps_in.dim:
         raise ValueError(
@@ -313,6 +428,14 @@ def symmetric_contraction(
             f"symmetric_contraction: algorithm must be one of {ALGORITHMS}, got {algorithm!r}"
         )
     method = spec.products[0].method if spec.products else "cg"
+    if algorithm == "auto":
+        algorithm = "blocked" if method == "cg" else "kernel"
+    elif algorithm == "gaunt":
+        raise ValueError(
+            "symmetric_contraction: algorithm 'gaunt' needs a GauntProductBasisSpec (the Gaunt "
+            "product basis), got a SymmetricContractionSpec; build it with "
+            "product_basis_spec(..., method='gaunt_grid', algorithm='gaunt')"
+        )
     if algorithm != "kernel" and method != "cg":
         raise ValueError(
             f"symmetric_contraction: algorithm {algorithm!r} evaluates Clebsch-Gordan products "
@@ -324,7 +447,7 @@ def symmetric_contraction(
     if algorithm == "kernel":
         t = x
         for product in spec.products:
-            t = tensor_product_kernel(product)(t, x)
+            t = tensor_product_kernel(product, plan)(t, x)
             degrees.append(split_blocks(t, product.irreps_out))
     elif algorithm == "blocked":
         a_blocks = degrees[0]
@@ -365,7 +488,7 @@ def symmetric_contraction(
 
 
 class SymmetricContraction(nn.Module):
-    """Flax linen module of :func:`symmetric_contraction` with per-species weights ``"w"``.
+    """Flax linen module of the product basis with per-species weights ``"w"``.
 
     As the other layers of :mod:`equitens.nn`, the output irreps are the only positional argument
     and the others are keyword-only (the input is a plain array, so ``irreps_in`` is required).
@@ -375,8 +498,14 @@ class SymmetricContraction(nn.Module):
         irreps_in: keyword-only; irreps of the atomic basis.
         correlation: highest polynomial degree.
         num_species: number of weight sets.
-        method: tensor-product family of the products (``"cg"``), used by ``algorithm="kernel"``.
-        algorithm: ``"blocked"``, ``"dense"`` or ``"kernel"`` (see :func:`symmetric_contraction`).
+        method: tensor-product family: ``"cg"`` (default), or ``"gaunt_grid"``,
+            ``"gaunt_fourier"``, ``"vector_gaunt"`` for the Gaunt product basis.
+        algorithm: ``"auto"`` (``"blocked"`` for ``"cg"``, ``"gaunt"`` for the Gaunt methods),
+            ``"blocked"``, ``"dense"``, ``"kernel"`` or ``"gaunt"`` (see
+            :func:`symmetric_contraction`).
+        num_mixes: chains of mixed factors of the Gaunt product basis (polynomials per
+            ``(ν, L)``; unused by the other algorithms).
+        plan: how kernels run (:class:`~equitens.tp.plan.Plan`).
         param_dtype: dtype of the weights.
 
     Examples:
@@ -387,6 +516,10 @@ class SymmetricContraction(nn.Module):
         >>> params = layer.init(jax.random.PRNGKey(0), x, z)
         >>> layer.apply(params, x, z).shape
         (5, 16)
+        >>> gaunt = SymmetricContraction("4x0e + 4x1o", irreps_in="4x0e + 4x1o + 4x2e",
+        ...     correlation=3, num_species=2, method="gaunt_grid")
+        >>> gaunt.apply(gaunt.init(jax.random.PRNGKey(0), x, z), x, z).shape
+        (5, 16)
     """
 
     irreps_out: IntoIrreps
@@ -395,7 +528,9 @@ class SymmetricContraction(nn.Module):
     correlation: int
     num_species: int
     method: str = "cg"
-    algorithm: str = "blocked"
+    algorithm: str = "auto"
+    num_mixes: int = 1
+    plan: Plan = DEFAULT_PLAN
     param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
@@ -406,18 +541,19 @@ class SymmetricContraction(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, species: jax.Array) -> jax.Array:
         """Apply to ``x`` ``(N, irreps_in.dim)`` with species ``(N,)``."""
-        spec = _spec(self.irreps_in, self.irreps_out, self.correlation, self.method)
+        algorithm = resolve_algorithm(self.method, self.algorithm)
+        spec = product_basis_spec(
+            self.irreps_in,
+            self.irreps_out,
+            self.correlation,
+            self.method,
+            algorithm,
+            self.num_mixes,
+        )
         std = spec.weight_init_std()
 
         def init(key, shape, dtype):
             return jax.random.normal(key, shape, dtype) * jnp.asarray(std, dtype)
 
         w = self.param("w", init, (self.num_species, spec.weight_numel), self.param_dtype)
-        return symmetric_contraction(spec, w, x, species, self.algorithm)
-
-
-@functools.cache
-def _spec(
-    irreps_in: Irreps, irreps_out: Irreps, correlation: int, method: str
-) -> SymmetricContractionSpec:
-    return SymmetricContractionSpec.create(irreps_in, irreps_out, correlation, method=method)
+        return symmetric_contraction(spec, w, x, species, algorithm, self.plan)
