@@ -56,8 +56,8 @@ from equitens.nn.radial import RadialMLP
 from equitens.so3.irreps import Irreps
 
 
-class E3nnMACE(nn.Module):
-    """MACE from e3nn-jax operations (the baseline); same hyper-parameters as equitens' MACE."""
+class _BaselineHyper(nn.Module):
+    """The hyper-parameters both baseline MACEs share with equitens' MACE."""
 
     num_species: int
     atomic_energies: tuple
@@ -71,6 +71,10 @@ class E3nnMACE(nn.Module):
     radial_mlp: tuple = (64, 64, 64)
     readout_mlp: int = 16
     avg_num_neighbors: float = 1.0
+
+
+class E3nnMACE(_BaselineHyper):
+    """MACE from e3nn-jax operations (the baseline); same hyper-parameters as equitens' MACE."""
 
     @nn.compact
     def __call__(self, graph):
@@ -149,7 +153,7 @@ class E3nnMACE(nn.Module):
         return e3nn.IrrepsArray(irreps_out, jnp.concatenate(outputs, axis=-1))
 
 
-class CueMACE(nn.Module):
+class CueMACE(_BaselineHyper):
     """MACE from cuequivariance-jax operations; same hyper-parameters as equitens' MACE.
 
     Every equivariant operation is a cuequivariance descriptor run by
@@ -174,18 +178,6 @@ class CueMACE(nn.Module):
             linears always run ``"naive"`` (``uniform_1d`` takes one mode; a linear has two).
     """
 
-    num_species: int
-    atomic_energies: tuple
-    cutoff: float
-    num_channels: int = 32
-    lmax: int = 2
-    hidden_lmax: int = 1
-    correlation: int = 3
-    num_interactions: int = 2
-    num_radial_basis: int = 8
-    radial_mlp: tuple = (64, 64, 64)
-    readout_mlp: int = 16
-    avg_num_neighbors: float = 1.0
     method: str = "naive"
 
     @nn.compact
