@@ -47,11 +47,8 @@ def inputs(spec, n=5, num_species=2, seed=0):
 # ------------------------------------------------------------------------------ the oracle
 
 
-@functools.cache
-def gaunt_tensor(lmax: int) -> np.ndarray:
-    """``G[a, b, c] = (1/4 pi) integral Y_a Y_b Y_c`` for all components up to ``lmax`` (e3nn's
-    component-normalised harmonics), by a quadrature exact for degree ``3 lmax``."""
-    n_beta, n_alpha = 3 * lmax // 2 + 2, 3 * lmax + 2
+def _sphere_quadrature(n_beta: int, n_alpha: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre in cos(beta) (polar axis +y) x uniform in alpha: unit points, weights."""
     x, w = np.polynomial.legendre.leggauss(n_beta)
     alpha = 2 * np.pi * np.arange(n_alpha) / n_alpha
     s = np.sqrt(1 - x**2)
@@ -64,6 +61,15 @@ def gaunt_tensor(lmax: int) -> np.ndarray:
         -1,
     ).reshape(-1, 3)
     weights = np.outer(w, np.full(n_alpha, 2 * np.pi / n_alpha)).reshape(-1)
+    return points, weights
+
+
+@functools.cache
+def gaunt_tensor(lmax: int) -> np.ndarray:
+    """``G[a, b, c] = (1/4 pi) integral Y_a Y_b Y_c`` for all components up to ``lmax`` (e3nn's
+    component-normalised harmonics), by a quadrature exact for degree ``3 lmax``."""
+    n_beta, n_alpha = 3 * lmax // 2 + 2, 3 * lmax + 2
+    points, weights = _sphere_quadrature(n_beta, n_alpha)
     y = np.asarray(
         e3nn.spherical_harmonics(
             e3nn.Irreps.spherical_harmonics(lmax), points, False, "component"
@@ -77,18 +83,7 @@ def vector_gaunt_tensor(lmax: int) -> np.ndarray:
     """``V[a, b, c] = (1/4 pi) integral n . (grad_S Y_a x grad_S Y_b) Y_c``: the surface
     gradients are the gradients of e3nn-jax's harmonics of ``r / |r|`` at unit vectors."""
     n_beta, n_alpha = 3 * lmax // 2 + 3, 3 * lmax + 3
-    x, w = np.polynomial.legendre.leggauss(n_beta)
-    alpha = 2 * np.pi * np.arange(n_alpha) / n_alpha
-    s = np.sqrt(1 - x**2)
-    points = np.stack(
-        [
-            s[:, None] * np.sin(alpha),
-            np.broadcast_to(x[:, None], (n_beta, n_alpha)),
-            s[:, None] * np.cos(alpha),
-        ],
-        -1,
-    ).reshape(-1, 3)
-    weights = np.outer(w, np.full(n_alpha, 2 * np.pi / n_alpha)).reshape(-1)
+    points, weights = _sphere_quadrature(n_beta, n_alpha)
     irreps = e3nn.Irreps.spherical_harmonics(lmax)
 
     def sh(r):
