@@ -30,6 +30,13 @@ kernel generated from the terms (:mod:`equitens.tp.interaction_pallas`; Triton o
 ``(edges, channels x dim)`` intermediate; the same kernel in interpret mode on the CPU, for
 tests; the XLA form on TPU), ``"xla"`` to the XLA form (gathers, one contraction, scatters).
 
+The primitive is generic over the *form*: a form names the kind of each of its slots
+(:data:`SENDER`, :data:`EDGE`, :data:`EDGE_CHANNELS`, :data:`RECEIVER`; the last slot is the
+receiver slot, the output's) and says what one edge contributes to any target slot given the rows
+of the others (``contribution``). :class:`InteractionForm` is the Clebsch-Gordan form above; the
+SO(2) convolution has its own five-slot form (features, Wigner rows in, weights, Wigner rows back,
+cotangent: :mod:`equitens.conv.so2_interaction`). Every rule and kernel is written once for all.
+
 Arrays inside are in the ir_mul layout with channels last: ``x (N, dx, C)``, ``y (E, dy)``,
 ``w (E, P, C)``, ``g (N, dout, C)``; :func:`fused_interaction` converts from e3nn's layout.
 """
@@ -53,14 +60,16 @@ __all__ = [
     "InteractionForm",
     "channelwise_interaction",
     "fused_interaction",
+    "interaction",
     "interaction_form",
     "interaction_p",
     "slot_contraction",
 ]
 
-X, Y, W, G = 0, 1, 2, 3
-SLOTS = (X, Y, W, G)
-SLOT_NAMES = ("x", "y", "w", "g")
+SENDER, EDGE, EDGE_CHANNELS, RECEIVER = "sender", "edge", "edge_channels", "receiver"
+"""Slot kinds: node rows read through the senders, per-edge scalars, per-edge channel rows,
+node rows read through the receivers (the output's slot)."""
+X, Y, W, G = 0, 1, 2, 3  # the slots of :class:`InteractionForm`
 BACKENDS = ("pallas", "xla")
 
 
@@ -76,6 +85,7 @@ class InteractionForm:
 
     terms: tuple[tuple[int, int, int, int, float], ...]
     dims: tuple[int, int, int, int]
+    kinds = (SENDER, EDGE, EDGE_CHANNELS, RECEIVER)
 
     @classmethod
     def from_spec(cls, spec) -> InteractionForm:
@@ -138,6 +148,77 @@ class InteractionForm:
             tensor[i, j, p, k] += value
         return tensor
 
+    def used(self, slot: int) -> tuple[int, ...]:
+        """The components of ``slot`` that some term reads."""
+        return _used_components(self, slot)
+
+    def contribution(self, target: int, rows: dict) -> dict:
+        """One edge's contribution to slot ``target`` from the rows of the others.
+
+        Args:
+            target: the slot written.
+            rows: ``{slot: {component: value}}`` for the other slots: channel rows for ``x``,
+                ``w``, ``g``, scalars (or anything broadcasting against the rows) for ``y``.
+
+        Returns:
+            ``{component: value}``: channel rows, or for ``y`` sums over the channels (the last
+            axis). Components that no term reaches are left out (zero).
+        """
+        vectors = [s for s in (X, W, G) if s != target]
+        u, v = (X, W) if target == Y else vectors
+        out: dict = {}
+        for (a, b), inner in _groups(self, target):
+            product = rows[u][a] * rows[v][b]
+            for t, pairs in inner:
+                if target == Y:
+                    dot = jnp.sum(product * rows[G][t], axis=-1)
+                    for j, coef in pairs:
+                        _accumulate(out, j, coef * dot)
+                else:
+                    scale = sum(coef * rows[Y][j] for j, coef in pairs)
+                    _accumulate(out, t, scale * product)
+        return out
+
+    def value(self, operands: dict, senders, receivers) -> jax.Array:
+        """``F(x, y, w, g)`` in XLA: gathers and one contraction with the dense terms."""
+        tensor = jnp.asarray(self.dense(), operands[Y].dtype)
+        xs = operands[X].at[senders].get(mode="fill", fill_value=0)
+        gs = operands[G].at[receivers].get(mode="fill", fill_value=0)
+        return jnp.einsum(
+            "ijpk,ej,eic,epc,ekc->", tensor, operands[Y], xs, operands[W], gs, optimize="optimal"
+        )
+
+
+def _accumulate(out: dict, key, value) -> None:
+    out[key] = value if key not in out else out[key] + value
+
+
+@functools.cache
+def _used_components(form: InteractionForm, slot: int) -> tuple[int, ...]:
+    return tuple(sorted({term[slot] for term in form.terms}))
+
+
+@functools.cache
+def _groups(form: InteractionForm, target: int) -> tuple:
+    """Terms grouped for :meth:`InteractionForm.contribution`: each product of two rows once.
+
+    ``((a, b), ((t, ((j, coef), ...)), ...)), ...``: for a channel-row target (``x``, ``w``,
+    ``g``), ``(a, b)`` index the two other channel-row slots and ``t`` the target, the pairs
+    ``(j, coef)`` weigh the harmonics. For ``y``, ``(a, b)`` index ``x`` and ``w``, ``t`` indexes
+    ``g``, and ``j`` is the target's component.
+    """
+    vectors = [s for s in (X, W, G) if s != target]
+    u, v = (X, W) if target == Y else vectors
+    t_slot = G if target == Y else target
+    grouped: dict = {}
+    for term in form.terms:
+        pairs = grouped.setdefault((term[u], term[v]), {})
+        pairs.setdefault(term[t_slot], []).append((term[Y], term[4]))
+    return tuple(
+        (key, tuple((t, tuple(pairs)) for t, pairs in sorted(inner.items())))
+        for key, inner in sorted(grouped.items())
+    )
+
 
 def _offsets(irreps: Irreps) -> list[int]:
     """Where each entry's components start in the ir_mul layout (one row per component)."""
@@ -151,46 +232,53 @@ def _offsets(irreps: Irreps) -> list[int]:
 # ----------------------------------------------------------------------------- the primitive
 
 interaction_p = Primitive("equitens_interaction")
-"""``bind(a, b, c, *indices, form, target, num_nodes, backend)``: the slot contraction of
-``target``; ``a, b, c`` are the other slots in slot order; ``indices`` are
+"""``bind(*others, *indices, form, target, num_nodes, backend)``: the slot contraction of
+``target``; ``others`` are the form's other slots in slot order; ``indices`` are
 ``(senders, receivers)`` for the XLA backend and also the receiver and sender orderings
 ``(by_receiver, receiver_offsets, by_sender, sender_offsets)`` for Pallas."""
 
 
-def other_slots(target: int) -> tuple[int, ...]:
-    return tuple(s for s in SLOTS if s != target)
+def other_slots(form, target: int) -> tuple[int, ...]:
+    return tuple(s for s in range(len(form.kinds)) if s != target)
 
 
-def target_shape(target: int, operands: dict, form: InteractionForm, num_nodes: int, edges: int):
-    channels = next(a.shape[-1] for s, a in operands.items() if s != Y)
-    return {
-        X: (num_nodes, form.dims[0], channels),
-        Y: (edges, form.dims[1]),
-        W: (edges, form.dims[2], channels),
-        G: (num_nodes, form.dims[3], channels),
-    }[target]
+def slot_of(form, kind: str) -> int:
+    """The slot of a node kind (:data:`SENDER` or :data:`RECEIVER`)."""
+    return form.kinds.index(kind)
 
 
-def slot_contraction(target: int, operands: dict, indices: tuple, **params) -> jax.Array:
+def target_shape(form, target: int, operands: dict, num_nodes: int, edges: int) -> tuple:
+    channels = next(a.shape[-1] for s, a in operands.items() if form.kinds[s] != EDGE)
+    kind, size = form.kinds[target], form.dims[target]
+    if kind in (SENDER, RECEIVER):
+        return (num_nodes, size, channels)
+    return (edges, size) if kind == EDGE else (edges, size, channels)
+
+
+def slot_contraction(target: int, operands: dict, indices: tuple, *, form, **params) -> jax.Array:
     """The contraction of slot ``target`` given the other slots (``{slot: array}``)."""
-    args = [operands[s] for s in other_slots(target)]
-    return interaction_p.bind(*args, *indices, target=target, **params)
+    args = [operands[s] for s in other_slots(form, target)]
+    return interaction_p.bind(*args, *indices, form=form, target=target, **params)
+
+
+def _split(args, form):
+    count = len(form.kinds) - 1
+    return list(args[:count]), tuple(args[count:])
 
 
 def _abstract_eval(*args, form, target, num_nodes, backend):
-    operands = dict(zip(other_slots(target), args[:3], strict=True))
-    edges = args[3].shape[0]
-    dtype = args[0].dtype
-    shape = target_shape(target, operands, form, num_nodes, edges)
-    return jax.core.ShapedArray(shape, dtype)
+    floats, indices = _split(args, form)
+    operands = dict(zip(other_slots(form, target), floats, strict=True))
+    shape = target_shape(form, target, operands, num_nodes, indices[0].shape[0])
+    return jax.core.ShapedArray(shape, floats[0].dtype)
 
 
 def _jvp(primals, tangents, *, form, target, num_nodes, backend):
     params = dict(form=form, target=target, num_nodes=num_nodes, backend=backend)
     out = interaction_p.bind(*primals, **params)
-    floats, indices = list(primals[:3]), primals[3:]
+    floats, indices = _split(primals, form)
     total = None
-    for position, tangent in enumerate(tangents[:3]):
+    for position, tangent in enumerate(tangents[: len(floats)]):
         if type(tangent) is ad.Zero:
             continue
         args = list(floats)
@@ -203,16 +291,17 @@ def _jvp(primals, tangents, *, form, target, num_nodes, backend):
 
 
 def _transpose(cotangent, *args, form, target, num_nodes, backend):
-    floats, indices = args[:3], args[3:]
+    floats, indices = _split(args, form)
     linear = [n for n, a in enumerate(floats) if ad.is_undefined_primal(a)]
     if len(linear) != 1:
         raise NotImplementedError("the interaction is linear in one slot at a time")
     position = linear[0]
-    slot = other_slots(target)[position]
+    others = other_slots(form, target)
+    slot = others[position]
     result = [None] * len(args)
     if type(cotangent) is ad.Zero:
         return result
-    operands = {s: a for s, a in zip(other_slots(target), floats, strict=True) if s != slot}
+    operands = {s: a for s, a in zip(others, floats, strict=True) if s != slot}
     operands[target] = cotangent
     result[position] = slot_contraction(
         slot, operands, indices, form=form, num_nodes=num_nodes, backend=backend
@@ -232,27 +321,44 @@ def _batch(args, dims, *, form, target, num_nodes, backend):
     return out, 0
 
 
-def _form_value(form: InteractionForm, operands: dict, senders, receivers) -> jax.Array:
-    """``F(x, y, w, g)`` in XLA: gathers and one contraction with the dense terms."""
-    tensor = jnp.asarray(form.dense(), operands[Y].dtype)
-    xs = operands[X].at[senders].get(mode="fill", fill_value=0)
-    gs = operands[G].at[receivers].get(mode="fill", fill_value=0)
-    return jnp.einsum(
-        "ijpk,ej,eic,epc,ekc->", tensor, operands[Y], xs, operands[W], gs, optimize="optimal"
-    )
+def gathered_rows(form, operands: dict, senders, receivers) -> dict:
+    """``{slot: {component: rows over the edges}}``: node slots gathered through their index
+    (out-of-range indices read zeros), edge scalars as ``(E, 1)`` columns."""
+    index = {SENDER: senders, RECEIVER: receivers}
+    rows = {}
+    for slot, array in operands.items():
+        kind = form.kinds[slot]
+        if kind in index:
+            array = array.at[index[kind]].get(mode="fill", fill_value=0)
+        if kind == EDGE:
+            rows[slot] = {j: array[:, j, None] for j in form.used(slot)}
+        else:
+            rows[slot] = {i: array[:, i, :] for i in form.used(slot)}
+    return rows
+
+
+def edgewise_value(form, operands: dict, senders, receivers) -> jax.Array:
+    """``F`` in XLA from the form's per-edge contribution to its receiver slot: the generic
+    ``value`` of a form (vectorised over the edges; for forms without a dense one)."""
+    out = slot_of(form, RECEIVER)
+    inputs = {s: a for s, a in operands.items() if s != out}
+    rows = gathered_rows(form, inputs, senders, receivers)
+    messages = form.contribution(out, rows)
+    g = operands[out].at[receivers].get(mode="fill", fill_value=0)
+    return sum(jnp.sum(g[:, k, :] * message) for k, message in messages.items())
 
 
 def _xla_contraction(*args, form, target, num_nodes, backend):
-    """The slot contraction as the gradient of :func:`_form_value` (linear in the target)."""
+    """The slot contraction as the gradient of the form's value (linear in the target)."""
     del backend
-    operands = dict(zip(other_slots(target), args[:3], strict=True))
-    senders, receivers = args[3], args[4]
-    shape = target_shape(target, operands, form, num_nodes, senders.shape[0])
+    floats, (senders, receivers, *_) = _split(args, form)
+    operands = dict(zip(other_slots(form, target), floats, strict=True))
+    shape = target_shape(form, target, operands, num_nodes, senders.shape[0])
 
     def value(t):
-        return _form_value(form, {**operands, target: t}, senders, receivers)
+        return form.value({**operands, target: t}, senders, receivers)
 
-    return jax.grad(value)(jnp.zeros(shape, args[0].dtype))
+    return jax.grad(value)(jnp.zeros(shape, floats[0].dtype))
 
 
 def _lowering(platform: str):
@@ -335,16 +441,39 @@ def fused_interaction(
         >>> fused_interaction(form, x, y, w, senders, receivers, backend="xla")[:, 0].tolist()
         [[3.0, 4.0], [4.0, 6.0]]
     """
+    _check_shapes(form, x, y, w, senders, receivers)
+    return interaction(form, x, (y, w), senders, receivers, backend=backend)
+
+
+def interaction(
+    form, x: jax.Array, edge_operands: tuple, senders, receivers, *, backend: str
+) -> jax.Array:
+    """The receiver slot's contraction of any form: ``sum_{e -> r}`` of each edge's message.
+
+    Args:
+        form: a form (:class:`InteractionForm`, or another with ``kinds``, ``dims``, ``used``,
+            ``contribution`` and ``value``) whose first slot is the sender slot and last the
+            receiver slot.
+        x: node features ``(N, dims[0], C)``.
+        edge_operands: the arrays of the slots in between, in slot order.
+        senders: ``(E,)`` int.
+        receivers: ``(E,)`` int (out-of-range indices are dropped).
+        backend: ``"pallas"`` or ``"xla"``.
+
+    Returns:
+        ``(N, dims[-1], C)``.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    _check_shapes(form, x, y, w, senders, receivers)
     senders = senders.astype(jnp.int32)
     receivers = receivers.astype(jnp.int32)
     indices = (senders, receivers)
     if backend == "pallas":
         indices += _ordering(receivers, x.shape[0]) + _ordering(senders, x.shape[0])
+    out = len(form.kinds) - 1
+    operands = dict(enumerate((x, *edge_operands)))
     return slot_contraction(
-        G, {X: x, Y: y, W: w}, indices, form=form, num_nodes=x.shape[0], backend=backend
+        out, operands, indices, form=form, num_nodes=x.shape[0], backend=backend
     )
 
 
