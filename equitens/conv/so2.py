@@ -64,6 +64,7 @@ from equitens.conv.interface import (
     register_conv_method,
     sh_irreps,
 )
+from equitens.conv.so2_interaction import SO2InteractionForm, so2_interaction
 from equitens.so3.edge_frame import edge_frame_wigner
 from equitens.so3.irreps import Irreps
 from equitens.so3.layout import split_sizes
@@ -406,6 +407,11 @@ def so2_edge_convolution(
     def apply(x, vectors, weights, key):
         return _so2_apply(layout, bool(rescale), plan, x, vectors, weights, key)
 
+    form = SO2InteractionForm(layout, bool(rescale))
+
+    def fused(x, senders, receivers, vectors, weights, backend: str) -> jax.Array:
+        return so2_interaction(form, x, senders, receivers, vectors, weights, backend=backend)
+
     summary = ", ".join(
         f"m={m}: {len(layout.blocks_of(m, 'a'))}a+{len(layout.blocks_of(m, 'b'))}b"
         for m in range(layout.m_max + 1)
@@ -423,6 +429,7 @@ def so2_edge_convolution(
         ),
         apply=apply,
         plan=plan,
+        fused=fused,
     )
 
 
