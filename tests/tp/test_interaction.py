@@ -231,10 +231,10 @@ def test_lowers_for_cuda_to_fused_kernels_without_loops():
 
 
 def test_clear_errors():
-    so2 = edge_convolution("2x0e + 2x1o", "2x0e + 2x1o", 1, method="so2", plan="interaction=pallas")
-    x, senders, receivers, vectors, weights = _graph(so2)
+    cp = edge_convolution("2x0e + 2x1o", "2x0e + 2x1o", 1, method="cp", plan="interaction=pallas")
+    x, senders, receivers, vectors, weights = _graph(cp)
     with pytest.raises(ValueError, match="does not have.*interaction='unfused'"):
-        so2.aggregate(x, senders, receivers, vectors, weights)
+        cp.aggregate(x, senders, receivers, vectors, weights)
     mixed = edge_convolution("2x0e + 1x1o", "2x0e + 1x1o", 1, plan="interaction=pallas")
     with pytest.raises(ValueError, match="does not have"):
         mixed.aggregate(
