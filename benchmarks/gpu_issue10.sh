@@ -11,8 +11,8 @@
 # Steps (each time-boxed; a failing step is logged and the next one runs):
 #   1. the fused interaction's tests on the GPU: the same tests as on the CPU, where the Pallas
 #      kernels run in interpret mode; here they compile with Triton and run (float64 and float32);
-#   2. the interaction of issue 10 (N=10000, E=300000, C=64): cg under the default plan and the
-#      fused Pallas plan, so2, e3nn-jax and cuequivariance-jax, L = 1..3, fwd / fwd+bwd / double;
+#   2. the interaction of issue 10 (N=10000, E=300000, C=64): cg and so2 under the default plan
+#      and the fused Pallas plan, e3nn-jax and cuequivariance-jax, L = 1..3, fwd / fwd+bwd / double;
 #   3. L = 4, the same implementations (its Triton kernels are the largest: compile time shows);
 #   4. the MACE training step (rMD17 aspirin, batch 32, 128 channels, lmax 3): equitens under the
 #      default and the fused plan, the e3nn-jax and the cuequivariance-jax MACE.
@@ -36,12 +36,12 @@ step() {  # step NAME SECONDS COMMAND...
   tail -n 25 "$OUT/$name.log"
 }
 
-step tests 120 python3 -m pytest -q -x -p no:cacheprovider tests/tp/test_interaction.py \
-  tests/models/test_gpu_plan.py -k "not lowers"
-step interaction 240 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 \
-  --methods cg --plan default --plan interaction=pallas --out "$OUT/interaction_cg.json"
-step baselines 150 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 \
-  --methods so2,e3nn,cue --out "$OUT/interaction_baselines.json"
+step tests 150 python3 -m pytest -q -x -p no:cacheprovider tests/tp/test_interaction.py \
+  tests/conv/test_so2_interaction.py tests/models/test_gpu_plan.py -k "not lowers"
+step interaction 270 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 \
+  --methods cg,so2 --plan default --plan interaction=pallas --out "$OUT/interaction_fused.json"
+step baselines 120 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 \
+  --methods e3nn,cue --out "$OUT/interaction_baselines.json"
 step interaction_l4 120 python3 -m benchmarks.interaction --isolate impl --L 4 \
   --methods cg,so2,cue --plan default --plan interaction=pallas --out "$OUT/interaction_l4.json"
 if [ -d .gpu-data ]; then
