@@ -169,8 +169,8 @@ class EdgeConvolution:
             raise ValueError(
                 f"plan interaction={mode!r} needs a fused kernel, which the {self.method!r} "
                 f"convolution of {self.irreps_in} -> {self.irreps_out} does not have (the "
-                "'cg' and 'so2' methods have one when every irreps entry has one multiplicity); use "
-                "interaction='unfused' or 'auto'"
+                "'cg' and 'so2' methods have one when every irreps entry has one "
+                "multiplicity); use interaction='unfused' or 'auto'"
             )
         return self.fused(x, senders, receivers, edge_vectors, weights, mode)
 
