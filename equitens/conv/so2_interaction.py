@@ -75,7 +75,7 @@ class SO2InteractionForm:
         >>> from equitens.conv.so2 import so2_layout
         >>> form = SO2InteractionForm(so2_layout("4x0e + 4x1o", "4x0e + 4x1o", lmax=1), False)
         >>> form.dims
-        (4, 9, 5, 9, 4)
+        (4, 10, 5, 10, 4)
     """
 
     layout: SO2Layout
