@@ -65,6 +65,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from equitens.nn.product_basis_inputs import checked_inputs
 from equitens.so3.irreps import IntoIrreps, Irrep, Irreps
 from equitens.so3.layout import split_blocks
 from equitens.so3.s2grid import S2Grid, from_s2grid, to_s2grid
@@ -542,18 +543,7 @@ def gaunt_product_basis(
         >>> float(gaunt_product_basis(spec, w, x, jnp.array([0]))[0, 0])
         10.25
     """
-    x = jnp.asarray(x)
-    if x.ndim != 2 or x.shape[1] != spec.irreps_in.dim:
-        raise ValueError(
-            f"gaunt_product_basis: x must have shape (num_nodes, {spec.irreps_in.dim}) "
-            f"({spec.irreps_in}), got {tuple(x.shape)}"
-        )
-    weights = jnp.asarray(weights)
-    if weights.ndim != 2 or weights.shape[1] != spec.weight_numel:
-        raise ValueError(
-            f"gaunt_product_basis: weights must have shape (num_species, {spec.weight_numel}), "
-            f"got {tuple(weights.shape)}"
-        )
+    x, weights = checked_inputs("gaunt_product_basis", spec, x, weights)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     n, channels = x.shape[0], spec.num_channels

@@ -68,6 +68,7 @@ from equitens.nn.gaunt_product_basis import (
     GauntProductBasisSpec,
     gaunt_product_basis,
 )
+from equitens.nn.product_basis_inputs import checked_inputs
 from equitens.so3.irreps import IntoIrreps, Irrep, Irreps
 from equitens.so3.layout import split_blocks, split_sizes
 from equitens.tp.pairs import pair_plan
@@ -411,18 +412,7 @@ def symmetric_contraction(
                 f"SymmetricContractionSpec (product_basis_spec(..., algorithm={algorithm!r}))"
             )
         return gaunt_product_basis(spec, weights, x, species, transform=plan.s2_transform)
-    x = jnp.asarray(x)
-    if x.ndim != 2 or x.shape[1] != spec.irreps_in.dim:
-        raise ValueError(
-            f"symmetric_contraction: x must have shape (num_nodes, {spec.irreps_in.dim}) "
-            f"({spec.irreps_in}), got {tuple(x.shape)}"
-        )
-    weights = jnp.asarray(weights)
-    if weights.ndim != 2 or weights.shape[1] != spec.weight_numel:
-        raise ValueError(
-            f"symmetric_contraction: weights must have shape (num_species, {spec.weight_numel}), "
-            f"got {tuple(weights.shape)}"
-        )
+    x, weights = checked_inputs("symmetric_contraction", spec, x, weights)
     if algorithm not in ALGORITHMS:
         raise ValueError(
             f"symmetric_contraction: algorithm must be one of {ALGORITHMS}, got {algorithm!r}"
