@@ -74,12 +74,13 @@ def test_truncated_rescaled_and_so3_layouts_match_unfused(options, interaction):
     assert np.abs(reference).max() > 0.1
 
 
+@pytest.mark.parametrize("lmax", [1, pytest.param(2, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("interaction", ["pallas", pytest.param("xla", marks=pytest.mark.slow)])
-def test_first_and_second_derivatives_match_unfused(interaction):
+def test_first_and_second_derivatives_match_unfused(interaction, lmax):
     """fwd+bwd and the double backward (the force loss): the Wigner rows sit in two slots of
     the form, and the second derivative through them pairs the two (a form that is not linear
     in each slot, e.g. without the ``D^0 = 1`` rows, fails here)."""
-    fused, unfused = _so2(2, interaction), _so2(2, "unfused")
+    fused, unfused = _so2(lmax, interaction), _so2(lmax, "unfused")
     x, senders, receivers, vectors, weights = _graph(fused, seed=7)
     args = (x, vectors, weights, senders, receivers)
     for which in range(2):

@@ -108,11 +108,12 @@ def _losses(conv):
     return energy, force_loss
 
 
+@pytest.mark.parametrize("lmax", [1, pytest.param(2, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("interaction", ["pallas", "xla"])
-def test_first_and_second_derivatives_match_unfused(interaction):
+def test_first_and_second_derivatives_match_unfused(interaction, lmax):
     """fwd+bwd (gradients w.r.t. features, vectors, weights) and the double backward (gradients
     of the force loss w.r.t. features and weights) equal the unfused interaction's."""
-    fused, unfused = _conv(2, interaction), _conv(2, "unfused")
+    fused, unfused = _conv(lmax, interaction), _conv(lmax, "unfused")
     x, senders, receivers, vectors, weights = _graph(fused, seed=7)
     args = (x, vectors, weights, senders, receivers)
     for which in range(2):
