@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU measurements of issue 10 in one prepared run (about 8 minutes on an H100/H200).
+# The GPU measurements of issue 10, prepared: one run of up to 10 minutes on an H100/H200, and a
+# second one that resumes where the first was cut off, if it was.
 #
 # On the development machine, once:
 #   ../shared/gpu/wheels.sh                       # packs e3nn-jax, jraph, ase, cue, ... (.gpu-site.tar.xz)
@@ -8,15 +9,27 @@
 # then with the device tool: run(command="bash benchmarks/gpu_issue10.sh",
 #   carry=[".gpu-site.tar.xz", ".gpu-data"], timeout_s=600). Results come back under $OUT.
 #
-# Steps (each time-boxed; a failing step is logged and the next one runs):
-#   1. the fused interaction's tests on the GPU: the same tests as on the CPU, where the Pallas
-#      kernels run in interpret mode; here they compile with Triton and run (float64 and float32);
-#   2. the interaction of issue 10 (N=10000, E=300000, C=64): cg and so2 under the default plan
-#      and the fused Pallas plan, e3nn-jax and cuequivariance-jax, L = 1..3, fwd / fwd+bwd / double;
-#   3. L = 4, the same implementations (its Triton kernels are the largest: compile time shows);
-#   4. the MACE training step (rMD17 aspirin, batch 32, 128 channels, lmax 3): equitens under the
-#      default and the fused plan, the e3nn-jax and the cuequivariance-jax MACE.
+# Steps, most important first (each time-boxed; a failing step is logged and the next one runs):
+#   interaction     the interaction of issue 10 (N=10000, E=300000, C=64): cg and so2 under the
+#                   default and the fused Pallas plan, L = 1..3, fwd / fwd+bwd / double (every
+#                   case is checked against another plan, values and gradients, before it is timed);
+#   baselines       the same workload with e3nn-jax and cuequivariance-jax;
+#   model_step_*    the MACE training step (rMD17 aspirin, batch 32, 128 channels, lmax 3): equitens
+#                   under the default plan with the e3nn-jax and cuequivariance-jax MACE, then
+#                   equitens under the fused plan;
+#   interaction_l4  L = 4, cg, so2 and cue (its Triton kernels are the largest: on the CPU,
+#                   `python -m benchmarks.triton_compile` takes 10-26 s for each of them);
+#   tests           the fused interaction's tests, compiled by Triton (float64 and float32).
+# The steps' limits add up to more than one call may run (600 s). If a call is cut short, the
+# next call resumes at the first step that did not finish: run(command="bash
+# benchmarks/gpu_issue10.sh STEP", ...), e.g. `... model_step_default`.
 set -uo pipefail
+FROM=${1:-interaction}
+case "$FROM" in
+  interaction | baselines | model_step_default | model_step_interaction_pallas | interaction_l4 | tests) ;;
+  *) echo "unknown step '$FROM'; steps: interaction baselines model_step_default" \
+    "model_step_interaction_pallas interaction_l4 tests" >&2; exit 2 ;;
+esac
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 if [ -f .gpu-site.tar.xz ]; then
@@ -26,9 +39,12 @@ fi
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 python3 -c "import jax; print(jax.__version__, jax.devices())" 2>&1 | tee "$OUT/devices.txt"
 
-step() {  # step NAME SECONDS COMMAND...
+started=false
+step() {  # step NAME SECONDS COMMAND... (skipped before the step named FROM)
   local name=$1 seconds=$2
   shift 2
+  [ "$name" = "$FROM" ] && started=true
+  $started || { echo "== $name: skipped (resuming at $FROM)"; return; }
   echo "== $name (at most $seconds s): $*"
   local start=$SECONDS
   timeout "$seconds" "$@" > "$OUT/$name.log" 2>&1
@@ -36,21 +52,20 @@ step() {  # step NAME SECONDS COMMAND...
   tail -n 25 "$OUT/$name.log"
 }
 
-step tests 150 python3 -m pytest -q -x -p no:cacheprovider tests/tp/test_interaction.py \
-  tests/conv/test_so2_interaction.py tests/models/test_gpu_plan.py -k "not lowers"
 step interaction 270 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 \
   --methods cg,so2 --plan default --plan interaction=pallas --out "$OUT/interaction_fused.json"
 step baselines 120 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 \
   --methods e3nn,cue --out "$OUT/interaction_baselines.json"
-step interaction_l4 120 python3 -m benchmarks.interaction --isolate impl --L 4 \
+data=$(ls .gpu-data/*train*.xyz 2>/dev/null | head -n 1)
+[ -n "$data" ] || echo "== no .gpu-data/*train*.xyz: the model steps are skipped (see the header)"
+for plan in default interaction=pallas; do
+  models=equitens
+  [ "$plan" = default ] && models=equitens,e3nn,cue
+  [ -n "$data" ] && step "model_step_${plan//[=,]/_}" 150 python3 benchmarks/model_step.py \
+    --data "$data" --batch 32 --channels 128 --lmax 3 --models "$models" --plan "$plan" \
+    --out "$OUT/model_step_${plan//[=,]/_}.json"
+done
+step interaction_l4 180 python3 -m benchmarks.interaction --isolate impl --L 4 \
   --methods cg,so2,cue --plan default --plan interaction=pallas --out "$OUT/interaction_l4.json"
-if [ -d .gpu-data ]; then
-  data=$(ls .gpu-data/*train*.xyz 2>/dev/null | head -n 1)
-  for plan in default interaction=pallas; do
-    models=equitens
-    [ "$plan" = default ] && models=equitens,e3nn,cue
-    step "model_step_${plan//[=,]/_}" 150 python3 benchmarks/model_step.py --data "$data" \
-      --batch 32 --channels 128 --lmax 3 --models "$models" --plan "$plan" \
-      --out "$OUT/model_step_${plan//[=,]/_}.json"
-  done
-fi
+step tests 150 python3 -m pytest -q -x -p no:cacheprovider tests/tp/test_interaction.py \
+  tests/conv/test_so2_interaction.py tests/models/test_gpu_plan.py -k "not lowers"
