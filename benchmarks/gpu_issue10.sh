@@ -19,6 +19,8 @@
 #                   equitens under the fused plan;
 #   interaction_l4  L = 4, cg, so2 and cue (its Triton kernels are the largest: on the CPU,
 #                   `python -m benchmarks.triton_compile` takes 10-26 s for each of them);
+#   interaction_xla the fused primitive's XLA form (`interaction=xla`, the TPU's), L = 1..3: on
+#                   the CPU it is the fastest double backward of cg;
 #   tests           the fused interaction's tests, compiled by Triton (float64 and float32).
 # The steps' limits add up to more than one call may run (600 s). If a call is cut short, the
 # next call resumes at the first step that did not finish: run(command="bash
@@ -26,9 +28,10 @@
 set -uo pipefail
 FROM=${1:-interaction}
 case "$FROM" in
-  interaction | baselines | model_step_default | model_step_interaction_pallas | interaction_l4 | tests) ;;
+  interaction | baselines | model_step_default | model_step_interaction_pallas) ;;
+  interaction_l4 | interaction_xla | tests) ;;
   *) echo "unknown step '$FROM'; steps: interaction baselines model_step_default" \
-    "model_step_interaction_pallas interaction_l4 tests" >&2; exit 2 ;;
+    "model_step_interaction_pallas interaction_l4 interaction_xla tests" >&2; exit 2 ;;
 esac
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -67,5 +70,7 @@ for plan in default interaction=pallas; do
 done
 step interaction_l4 180 python3 -m benchmarks.interaction --isolate impl --L 4 \
   --methods cg,so2,cue --plan default --plan interaction=pallas --out "$OUT/interaction_l4.json"
+step interaction_xla 120 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 \
+  --methods cg,so2 --plan interaction=xla --out "$OUT/interaction_xla.json"
 step tests 150 python3 -m pytest -q -x -p no:cacheprovider tests/tp/test_interaction.py \
   tests/conv/test_so2_interaction.py tests/models/test_gpu_plan.py -k "not lowers"
