@@ -21,8 +21,9 @@ compiled.
 
 The JSON goes to ``benchmarks/results/triton_compile-<UTC time>.json``; one record per distinct
 kernel: ``method``, ``L``, ``modes`` (the modes whose lowering holds it), ``kernel`` (its name),
-``status``, ``compile_s``, ``registers``, ``stack_bytes``, ``shared_bytes``, ``num_warps``,
-``num_stages``, ``lines`` (of the Triton IR).
+``dtype`` (``--dtype``: float32, or float64 as the GPU tests run), ``status``, ``compile_s``,
+``registers``, ``stack_bytes``, ``shared_bytes``, ``num_warps``, ``num_stages``, ``lines`` (of
+the Triton IR).
 """
 
 from __future__ import annotations
@@ -83,15 +84,17 @@ def launch_options(exported_text: str) -> tuple[int, int]:
     return int(warps), int(stages)
 
 
-def interaction_kernels(method: str, L: int, C: int, N: int, E: int) -> dict[str, dict]:
+def interaction_kernels(
+    method: str, L: int, C: int, N: int, E: int, dtype: str = "float32"
+) -> dict[str, dict]:
     """The distinct Triton kernels of the fused interaction, ``{ir hash: record}``."""
     irreps = irreps_string(L, C)
     conv = edge_convolution(irreps, irreps, L, method=method, plan="interaction=pallas")
     shape = jax.ShapeDtypeStruct
     args = (
-        shape((N, conv.irreps_in.dim), jnp.float32),
-        shape((E, 3), jnp.float32),
-        shape((E, conv.weight_numel), jnp.float32),
+        shape((N, conv.irreps_in.dim), dtype),
+        shape((E, 3), dtype),
+        shape((E, conv.weight_numel), dtype),
         shape((E,), jnp.int32),
         shape((E,), jnp.int32),
     )
@@ -115,9 +118,9 @@ def interaction_kernels(method: str, L: int, C: int, N: int, E: int) -> dict[str
             name = re.search(r"tt\.func public @(\w+)", ir).group(1)
             record = kernels.setdefault(
                 key,
-                dict(method=method, L=L, C=C, kernel=name, modes=[], ir=ir, lines=ir.count("\n")),
+                dict(method=method, L=L, C=C, dtype=dtype, kernel=name, modes=[], ir=ir),
             )
-            record.update(num_warps=warps, num_stages=stages)
+            record.update(num_warps=warps, num_stages=stages, lines=ir.count("\n"))
             record["modes"].append(mode)
     return kernels
 
@@ -182,9 +185,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--channels", type=int, default=64)
     parser.add_argument("--nodes", type=int, default=10_000)
     parser.add_argument("--edges", type=int, default=300_000)
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--arch", type=int, default=90, help="compute capability (default 90)")
     parser.add_argument("--out", default=None, help="JSON path")
     args = parser.parse_args(argv)
+    if args.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
     with _fresh_triton_cache():
         records = _compile_all(args)
     print(format_table(records))
@@ -215,7 +221,9 @@ def _compile_all(args: argparse.Namespace) -> list[dict]:
     records = []
     for method in args.methods.split(","):
         for L in map(int, args.L.split(",")):
-            found = interaction_kernels(method, L, args.channels, args.nodes, args.edges)
+            found = interaction_kernels(
+                method, L, args.channels, args.nodes, args.edges, args.dtype
+            )
             for record in found.values():
                 record.update(compile_kernel(record, args.arch))
                 print(format_table([record]).splitlines()[1], flush=True)
