@@ -60,13 +60,16 @@ step interaction 270 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 
 step baselines 120 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 \
   --methods e3nn,cue --out "$OUT/interaction_baselines.json"
 data=$(ls .gpu-data/*train*.xyz 2>/dev/null | head -n 1)
-[ -n "$data" ] || echo "== no .gpu-data/*train*.xyz: the model steps are skipped (see the header)"
 for plan in default interaction=pallas; do
+  name="model_step_${plan//[=,]/_}"
+  if [ -z "$data" ]; then  # still a step, so that resuming at it goes on to the next ones
+    step "$name" 5 echo "no .gpu-data/*train*.xyz: the model step is skipped (see the header)"
+    continue
+  fi
   models=equitens
   [ "$plan" = default ] && models=equitens,e3nn,cue
-  [ -n "$data" ] && step "model_step_${plan//[=,]/_}" 150 python3 benchmarks/model_step.py \
-    --data "$data" --batch 32 --channels 128 --lmax 3 --models "$models" --plan "$plan" \
-    --out "$OUT/model_step_${plan//[=,]/_}.json"
+  step "$name" 150 python3 benchmarks/model_step.py --data "$data" --batch 32 --channels 128 \
+    --lmax 3 --models "$models" --plan "$plan" --out "$OUT/$name.json"
 done
 step interaction_l4 180 python3 -m benchmarks.interaction --isolate impl --L 4 \
   --methods cg,so2,cue --plan default --plan interaction=pallas --out "$OUT/interaction_l4.json"

@@ -115,13 +115,11 @@ def interaction_kernels(
         warps, stages = launch_options(text)
         for ir in modules:
             key = hashlib.sha256(ir.encode()).hexdigest()[:16]
-            name = re.search(r"tt\.func public @(\w+)", ir).group(1)
-            record = kernels.setdefault(
-                key,
-                dict(method=method, L=L, C=C, dtype=dtype, kernel=name, modes=[], ir=ir),
-            )
-            record.update(num_warps=warps, num_stages=stages, lines=ir.count("\n"))
-            record["modes"].append(mode)
+            if key not in kernels:
+                name = re.search(r"tt\.func public @(\w+)", ir).group(1)
+                kernels[key] = dict(method=method, L=L, C=C, dtype=dtype, kernel=name, modes=[])
+                kernels[key].update(ir=ir, lines=ir.count("\n"), num_warps=warps, num_stages=stages)
+            kernels[key]["modes"].append(mode)
     return kernels
 
 
@@ -194,8 +192,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with _fresh_triton_cache():
         records = _compile_all(args)
     print(format_table(records))
-    failed = [r for r in records if r["status"].startswith("FAILED")]
-    print(f"{len(records)} kernels, {len(failed)} failed to compile")
+    compiled = sum(r["status"] == "ok" for r in records)
+    failed = sum(r["status"].startswith("FAILED") for r in records)
+    print(
+        f"{len(records)} kernels: {compiled} compiled, {failed} failed to compile, "
+        f"{len(records) - compiled - failed} not compiled"
+    )
     saved = [{k: v for k, v in r.items() if k != "ir"} for r in records]
     path = timing.write_json(saved, args.out, name="triton_compile", **vars(args))
     print(f"wrote {path}")
