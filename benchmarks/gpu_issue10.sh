@@ -18,7 +18,7 @@
 #                   under the default plan with the e3nn-jax and cuequivariance-jax MACE, then
 #                   equitens under the fused plan;
 #   interaction_l4  L = 4, cg, so2 and cue (its Triton kernels are the largest: on the CPU,
-#                   `python -m benchmarks.triton_compile` takes 10-26 s for each of them);
+#                   `python -m benchmarks.triton_compile` takes 5-27 s for each of them);
 #   interaction_xla the fused primitive's XLA form (`interaction=xla`, the TPU's), L = 1..3: on
 #                   the CPU it is the fastest double backward of cg;
 #   tests           the fused interaction's tests, compiled by Triton (float64 and float32).

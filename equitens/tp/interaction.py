@@ -183,7 +183,7 @@ class InteractionForm:
     def value(self, operands: dict, senders, receivers) -> jax.Array:
         """``F(x, y, w, g)`` in XLA: the terms unrolled over the gathered rows.
 
-        (A contraction with the :meth:`dense` tensor is the same number, and was 2x to 20x slower
+        (A contraction with the :meth:`dense` tensor is the same number, and was 2x to 19x slower
         on a CPU from L = 1 to 3: most of the dense tensor is zeros.)
         """
         return edgewise_value(self, operands, senders, receivers)
