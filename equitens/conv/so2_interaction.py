@@ -43,7 +43,6 @@ from equitens.tp.interaction import (
     EDGE_CHANNELS,
     RECEIVER,
     SENDER,
-    edgewise_value,
     interaction,
 )
 
@@ -239,10 +238,6 @@ class SO2InteractionForm:
         if target == X:
             return self._rotate_back(frames, rows[D_IN], ir_in, False)
         return self._wigner_gradient(rows[X], frames, ir_in, False)  # D_IN
-
-    def value(self, operands: dict, senders, receivers) -> jax.Array:
-        """``F`` in XLA (gathers, the unrolled stages vectorised over the edges)."""
-        return edgewise_value(self, operands, senders, receivers)
 
 
 def so2_interaction(

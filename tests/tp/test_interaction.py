@@ -19,7 +19,7 @@ from jax.test_util import check_grads
 
 from equitens.conv import edge_convolution, sh_irreps
 from equitens.so3 import D_from_matrix, random_rotation
-from equitens.tp.interaction import InteractionForm, fused_interaction
+from equitens.tp.interaction import InteractionForm, fused_interaction, slot_contraction
 from equitens.tp.plan import Plan
 from equitens.tp.spec import TensorProductSpec
 
@@ -266,9 +266,11 @@ def test_clear_errors():
         )
 
 
-def test_xla_value_equals_the_dense_contraction():
-    """The XLA form's value (the terms unrolled over the gathered rows) against a numpy
-    contraction with the dense tensor of the terms, on parity-mixed irreps up to L = 2."""
+def test_xla_contractions_equal_the_dense_contractions():
+    """Every slot contraction of the XLA form (the terms unrolled over the gathered rows, summed
+    into the nodes or stacked per edge) against a numpy contraction with the dense tensor of the
+    terms, on parity-mixed irreps up to L = 2, with an out-of-range receiver (reads zeros, and its
+    message is dropped)."""
     spec = TensorProductSpec.channelwise("3x0e + 3x1o + 3x2e", "0e + 1o + 2e", "3x0e + 3x1e + 3x2o")
     form = InteractionForm.from_spec(spec)
     dx, dy, paths, dout = form.dims
@@ -276,8 +278,26 @@ def test_xla_value_equals_the_dense_contraction():
     x, g = rng.normal(size=(NODES, dx, 3)), rng.normal(size=(NODES, dout, 3))
     y, w = rng.normal(size=(EDGES, dy)), rng.normal(size=(EDGES, paths, 3))
     senders, receivers = rng.integers(0, NODES, EDGES), rng.integers(0, NODES, EDGES)
-    operands = {slot: jnp.asarray(a) for slot, a in enumerate((x, y, w, g))}
-    ours = form.value(operands, jnp.asarray(senders), jnp.asarray(receivers))
-    reference = np.einsum("ijpk,ej,eic,epc,ekc->", form.dense(), y, x[senders], w, g[receivers])
-    assert abs(reference) > 1.0
-    np.testing.assert_allclose(ours, reference, rtol=1e-12)
+    receivers[3] = NODES
+    arrays = (x, y, w, g)
+    g_rows = np.concatenate([g, np.zeros((1, dout, 3))])[receivers]
+    xs, dense = x[senders], form.dense()
+    per_edge = {
+        0: np.einsum("ijpk,ej,epc,ekc->eic", dense, y, w, g_rows),
+        1: np.einsum("ijpk,eic,epc,ekc->ej", dense, xs, w, g_rows),
+        2: np.einsum("ijpk,eic,ej,ekc->epc", dense, xs, y, g_rows),
+        3: np.einsum("ijpk,eic,ej,epc->ekc", dense, xs, y, w),
+    }
+    expected = {1: per_edge[1], 2: per_edge[2]}
+    for slot, index in ((0, senders), (3, receivers)):
+        expected[slot] = np.zeros_like(arrays[slot])
+        valid = index < NODES
+        np.add.at(expected[slot], index[valid], per_edge[slot][valid])
+    indices = (jnp.asarray(senders, jnp.int32), jnp.asarray(receivers, jnp.int32))
+    for target, reference in expected.items():
+        operands = {s: jnp.asarray(a) for s, a in enumerate(arrays) if s != target}
+        ours = slot_contraction(
+            target, operands, indices, form=form, num_nodes=NODES, backend="xla"
+        )
+        assert np.abs(reference).max() > 1.0
+        np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12, err_msg=str(target))
