@@ -126,9 +126,10 @@ class EdgeConvolution:
         """The messages summed into their receivers: the interaction of message passing.
 
         ``out[n] = sum_{e: receivers[e] = n} conv(x[senders[e]], edge_vectors[e], weights[e])``,
-        evaluated as the plan's ``interaction`` says: ``"unfused"`` (the default: gather, this
-        convolution, ``segment_sum``) or one fused kernel per pass (``"pallas"``, ``"xla"``;
-        methods that have one, see :mod:`equitens.tp.interaction`).
+        evaluated as the plan's ``interaction`` says: ``"unfused"`` (gather, this convolution,
+        ``segment_sum``) or one fused kernel per pass (``"pallas"``, ``"xla"``; methods that have
+        one, see :mod:`equitens.tp.interaction`); by default the XLA form on the CPU and
+        ``"unfused"`` on GPU/TPU (:meth:`~equitens.tp.plan.Plan.interaction_for`).
 
         Args:
             x: node features, ``(N, irreps_in.dim)``.
@@ -161,8 +162,8 @@ class EdgeConvolution:
                 f"{tuple(senders.shape)} and {tuple(receivers.shape)}"
             )
         self._check(x, edge_vectors, weights, senders.shape[0], nodes=True)
-        mode = "unfused" if self.plan.interaction == "auto" else self.plan.interaction
-        if mode == "unfused":
+        mode = self.plan.interaction_for(jax.default_backend())
+        if mode == "unfused" or (self.plan.interaction == "auto" and self.fused is None):
             messages = self.apply(x[senders], edge_vectors, weights, key)
             return jax.ops.segment_sum(messages, receivers, num_segments=x.shape[0])
         if self.fused is None:

@@ -1,6 +1,6 @@
 """The models' default plan on the accelerator: the force-training step of MACE and NequIP,
 lowered for CUDA on this CPU machine (``jax.export``), holds no chunk loop; lowered for the CPU,
-the SO(2) convolution keeps its cache chunks (so the check can fail)."""
+the unfused SO(2) convolution keeps its cache chunks (so the check can fail)."""
 
 from __future__ import annotations
 
@@ -47,18 +47,21 @@ def _loops(fn, args, platform: str) -> int:
 
 @pytest.mark.parametrize("name, conv_method", [("mace", "so2"), ("mace", "cg"), ("nequip", "so2")])
 def test_force_training_step_has_no_chunk_loop_on_gpu(name, conv_method):
-    config = {"model": {"name": name, "conv_method": conv_method, "num_channels": 8, "lmax": 2}}
-    model = build_model(config, (1, 8), [0.0, 0.0])
+    config = {"name": name, "conv_method": conv_method, "num_channels": 8, "lmax": 2}
+    model = build_model({"model": config}, (1, 8), [0.0, 0.0])
     fn, args = _force_training_gradient(model)
     assert _loops(fn, args, "cuda") == 0
-    if conv_method == "so2":
-        assert _loops(fn, args, "cpu") > 0  # the CPU plan: edges in cache-sized chunks
+    if conv_method == "so2":  # the CPU plan of the unfused interaction: edges in cache chunks
+        unfused = {**config, "plan": {"interaction": "unfused"}}
+        fn, args = _force_training_gradient(build_model({"model": unfused}, (1, 8), [0.0, 0.0]))
+        assert _loops(fn, args, "cpu") > 0
 
 
 @pytest.mark.parametrize("name", ["mace", pytest.param("nequip", marks=pytest.mark.slow)])
 def test_models_with_the_fused_interaction_equal_the_unfused(name):
-    """``model.plan.interaction=pallas`` (interpret mode here): energies, forces, stress and the
-    parameter gradient of a force loss equal the default plan's on a padded batch (float64)."""
+    """``model.plan.interaction=pallas`` (interpret mode here) and the default (the XLA form on
+    the CPU): energies, forces, stress and the parameter gradient of a force loss equal those of
+    ``interaction=unfused`` on a padded batch (float64)."""
     import numpy as np
 
     from equitens.models import predict
@@ -73,7 +76,7 @@ def test_models_with_the_fused_interaction_equal_the_unfused(name):
     config = {**CONFIGS[name], **TWO_SMALL_INTERACTIONS, "num_channels": 2}
     models = [
         build_model({"model": {**config, "plan": plan}, "dtype": "float64"}, SPECIES_Z, E0)
-        for plan in ({}, {"interaction": "pallas"})
+        for plan in ({"interaction": "unfused"}, {"interaction": "pallas"}, {})
     ]
     graph = padded(ethanol(), bulk_cell())
     params = _random_params(models[0], graph)
@@ -85,10 +88,12 @@ def test_models_with_the_fused_interaction_equal_the_unfused(name):
 
         return jax.jit(jax.grad(loss))(params)
 
-    unfused, fused = (jax.jit(lambda p, g, m=m: predict(m, p, g))(params, graph) for m in models)
-    for key in ("energy", "forces", "stress"):
-        np.testing.assert_allclose(fused[key], unfused[key], rtol=1e-11, atol=1e-11)
+    unfused, *fused = (jax.jit(lambda p, g, m=m: predict(m, p, g))(params, graph) for m in models)
     assert np.abs(unfused["forces"]).max() > 1e-3
-    grads = [jax.tree_util.tree_leaves(force_loss(m)) for m in models]
-    for a, b in zip(*grads, strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-10)
+    for out in fused:
+        for key in ("energy", "forces", "stress"):
+            np.testing.assert_allclose(out[key], unfused[key], rtol=1e-11, atol=1e-11)
+    reference, *grads = (jax.tree_util.tree_leaves(force_loss(m)) for m in models)
+    for leaves in grads:
+        for a, b in zip(reference, leaves, strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-10)
