@@ -121,12 +121,13 @@ class Plan:
     def interaction_for(self, platform: str) -> str:
         """The interaction a kernel traced on ``platform`` (``jax.default_backend()``) runs.
 
-        ``"auto"`` is the XLA form of the fused interaction on the CPU, where it is measured
-        fastest (a MACE training step ~10% faster than the unfused one, the interaction's passes
-        1.3x to 3x), and ``"unfused"`` on GPU/TPU, whose fused kernels are not yet measured. It
-        is resolved when traced, not when lowered: resolving it with
-        :func:`jax.lax.platform_dependent` traces both interactions, which costs ~25% more
-        compile time. Methods without a fused kernel run ``"unfused"`` under ``"auto"``.
+        ``"auto"`` is the XLA form of the fused interaction on the CPU, where it was measured
+        fastest (the MACE training step 9-15% faster than the unfused one, the interaction's
+        double backward up to 4x; see the plans guide), and ``"unfused"`` on GPU/TPU, whose
+        fused kernels are not yet measured. It is resolved when traced, not when lowered:
+        resolving it with :func:`jax.lax.platform_dependent` traces both interactions, and the
+        model tests took 22% longer with it. Methods without a fused kernel run ``"unfused"``
+        under ``"auto"``.
 
         Examples:
             >>> Plan().interaction_for("cpu"), Plan().interaction_for("gpu")
@@ -146,8 +147,11 @@ class Plan:
         Examples:
             >>> Plan().describe("gpu")
             'plan default: unchunked on gpu, unfused interaction'
-            >>> Plan(chunk=4096).describe("cpu")
-            'plan chunk=4096: chunks of ~4096 floats on cpu, xla interaction'
+            >>> print(Plan(chunk=4096).describe("cpu"))
+            plan chunk=4096: chunks of ~4096 floats on cpu,
+            xla interaction where the convolution has one
+            >>> Plan(interaction="xla").describe("cpu")
+            'plan interaction=xla: chunked for the CPU cache on cpu, xla interaction'
         """
         changed = [
             f"{f.name}={getattr(self, f.name)}"
@@ -160,11 +164,11 @@ class Plan:
             chunking = "unchunked"
         else:
             chunking = f"chunks of ~{self.chunk} floats"
-        interaction = self.interaction_for(platform)
-        return (
-            f"plan {','.join(changed) or 'default'}: {chunking} on {platform}, "
-            f"{interaction} interaction"
-        )
+        mode = self.interaction_for(platform)
+        interaction = f"{mode} interaction"
+        if self.interaction == "auto" and mode != "unfused":  # the others run unfused
+            interaction += " where the convolution has one"
+        return f"plan {','.join(changed) or 'default'}: {chunking} on {platform}, {interaction}"
 
     @classmethod
     def parse(cls, text: str) -> Plan:
