@@ -23,6 +23,7 @@ def _mace_outputs() -> dict[str, np.ndarray]:
         SPECIES_Z,
         TWO_SMALL_INTERACTIONS,
         _random_params,
+        force_loss_gradient,
     )
 
     config = {**CONFIGS["mace"], **TWO_SMALL_INTERACTIONS, "num_channels": 2}
@@ -30,12 +31,7 @@ def _mace_outputs() -> dict[str, np.ndarray]:
     graph = padded(ethanol(), bulk_cell())
     params = _random_params(model, graph)
     out = jax.jit(lambda p: predict(model, p, graph))(params)
-
-    def force_loss(p):
-        prediction = predict(model, p, graph)
-        return jnp.sum(prediction["energy"] ** 2) + jnp.sum(prediction["forces"] ** 2)
-
-    gradient = jax.tree_util.tree_leaves(jax.jit(jax.grad(force_loss))(params))
+    gradient = jax.tree_util.tree_leaves(force_loss_gradient(model, params, graph))
     outputs = {f"mace_{key}": out[key] for key in ("energy", "forces", "stress")}
     outputs |= {f"mace_force_loss_grad_{i}": g for i, g in enumerate(gradient)}
     return outputs

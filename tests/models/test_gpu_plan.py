@@ -71,6 +71,7 @@ def test_models_with_the_fused_interaction_equal_the_unfused(name):
         SPECIES_Z,
         TWO_SMALL_INTERACTIONS,
         _random_params,
+        force_loss_gradient,
     )
 
     config = {**CONFIGS[name], **TWO_SMALL_INTERACTIONS, "num_channels": 2}
@@ -81,19 +82,14 @@ def test_models_with_the_fused_interaction_equal_the_unfused(name):
     graph = padded(ethanol(), bulk_cell())
     params = _random_params(models[0], graph)
 
-    def force_loss(model):
-        def loss(p):
-            out = predict(model, p, graph)
-            return jnp.sum(out["energy"] ** 2) + jnp.sum(out["forces"] ** 2)
-
-        return jax.jit(jax.grad(loss))(params)
-
     unfused, *fused = (jax.jit(lambda p, g, m=m: predict(m, p, g))(params, graph) for m in models)
     assert np.abs(unfused["forces"]).max() > 1e-3
     for out in fused:
         for key in ("energy", "forces", "stress"):
             np.testing.assert_allclose(out[key], unfused[key], rtol=1e-11, atol=1e-11)
-    reference, *grads = (jax.tree_util.tree_leaves(force_loss(m)) for m in models)
+    reference, *grads = (
+        jax.tree_util.tree_leaves(force_loss_gradient(m, params, graph)) for m in models
+    )
     for leaves in grads:
         for a, b in zip(reference, leaves, strict=True):
             np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-10)

@@ -53,6 +53,16 @@ def _random_params(model, graph):
     )
 
 
+def force_loss_gradient(model, params, graph):
+    """The parameter gradient of ``sum(E^2) + sum(F^2)``: training on forces (second order)."""
+
+    def loss(p):
+        out = predict(model, p, graph)
+        return jnp.sum(out["energy"] ** 2) + jnp.sum(out["forces"] ** 2)
+
+    return jax.jit(jax.grad(loss))(params)
+
+
 # Symmetry errors allowed, relative to the largest force (stress): rounding for the exact families;
 # the CP convolution replaces the shared CG tensor by a rank-R fit of relative error <= 1e-6
 # (4.9e-7 for 0e + 1o -> 0e + 1o at lmax 1), and its symmetry holds to that approximation
