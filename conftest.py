@@ -10,7 +10,7 @@ The suite spends most of its time compiling, not running code (its programs are 
 Before JAX starts its backend, two compiler settings are added to ``XLA_FLAGS``: the classic loop
 emitters instead of the newer fusion emitters, and no LLVM optimisation passes. They change how
 XLA:CPU emits code, not the arithmetic it is asked for, and they took the suite from 1459-1596 s
-to 839-888 s in CI on 2 cores (backend compile time 724 s with the LLVM setting alone, 361 s with
+to 839-976 s in CI on 2 cores (backend compile time 724 s with the LLVM setting alone, 361 s with
 both). The results agree with a default build to rounding: ``tests/test_compile_settings.py``
 checks that against a subprocess compiled with XLA's defaults. A flag already named in
 ``XLA_FLAGS`` is left as it is, so ``XLA_FLAGS="--xla_backend_optimization_level=3

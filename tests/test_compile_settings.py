@@ -1,7 +1,7 @@
 """The suite compiles with fast XLA settings (``conftest.py``): it must compute what users get.
 
 The root ``conftest.py`` adds ``FAST_COMPILE_FLAGS`` to ``XLA_FLAGS`` (the classic loop emitters,
-no LLVM optimisation passes), which took the suite from 1459-1596 s to 839-888 s in CI on 2
+no LLVM optimisation passes), which took the suite from 1459-1596 s to 839-976 s in CI on 2
 cores. Those settings change how XLA emits code, not the arithmetic it asks for, so results may
 differ by rounding only. Checked here (``tests/_compile_check.py``): a MACE model (energy,
 forces, stress and the parameter gradient of a force loss, so second order; on the CPU it runs
