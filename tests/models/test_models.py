@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -285,8 +286,16 @@ def test_bad_atomic_energies_is_a_clear_error():
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["gaunt_grid", "so2", "cp"])
 def test_mace_with_other_convolution_families(method):
-    """MACE only asks the convolution for natural-parity messages, which every family reaches."""
+    """MACE only asks the convolution for natural-parity messages, which every family reaches.
+
+    The exact families are equivariant to rounding. CP is equivariant only to its fit: its
+    factors reach a relative Frobenius error of at most ``tol`` (``cp_edge_convolution``'s
+    default), which bounds each message's equivariance error by ``2 tol |x| |Y|``. Its outputs
+    are held to ``10 tol`` of their largest entry (a broken equivariance is off by the outputs'
+    own scale).
+    """
     from equitens.conv import available_conv_methods
+    from equitens.conv.cp import cp_edge_convolution
 
     assert method in available_conv_methods()  # every family ships with equitens
     model = build_model(
@@ -298,6 +307,14 @@ def test_mace_with_other_convolution_families(method):
     ref = numpy_out(run(params, graph))
     q = -Rotation.random(random_state=5).as_matrix()
     out = numpy_out(run(params, transform(graph, q)))
-    np.testing.assert_allclose(out["energy"], ref["energy"], rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(out["forces"], ref["forces"] @ q.T, atol=1e-9)
-    np.testing.assert_allclose(out["stress"], q @ ref["stress"] @ q.T, atol=1e-10)
+    expected = {
+        "energy": ref["energy"],
+        "forces": ref["forces"] @ q.T,
+        "stress": q @ ref["stress"] @ q.T,
+    }
+    cp_tol = inspect.signature(cp_edge_convolution).parameters["tol"].default
+    for key, atol in {"energy": 1e-9, "forces": 1e-9, "stress": 1e-10}.items():
+        if method == "cp":
+            atol = 10 * cp_tol * np.abs(expected[key]).max()
+        rtol = 1e-12 if key == "energy" else 1e-7
+        np.testing.assert_allclose(out[key], expected[key], rtol=rtol, atol=atol, err_msg=key)
