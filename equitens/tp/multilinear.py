@@ -125,7 +125,9 @@ def _is_weights(key) -> bool:
 def _map_chunks(form: _Form, fn: Callable, operands: dict, shared_out: tuple[bool, ...]):
     """Apply ``fn`` over the samples, chunked as the lowering platform's plan says; outputs
     flagged in ``shared_out`` are summed over the samples."""
-    sizes = dict(form.chunk_sizes)
+    n = _samples(form, operands)
+    # a chunk that holds every sample is no chunk: then no platform needs its own branch
+    sizes = {p: None if size is None or size >= n else size for p, size in form.chunk_sizes}
     if len(set(sizes.values())) == 1:
         return _map_fixed(sizes["default"], fn, form, operands, shared_out)
     keys = list(operands)
@@ -144,11 +146,18 @@ def _map_chunks(form: _Form, fn: Callable, operands: dict, shared_out: tuple[boo
     )
 
 
+def _samples(form: _Form, operands: dict) -> int:
+    """The number of samples (the leading axis of the per-sample operands)."""
+    return max(
+        a.shape[0] for s, a in operands.items() if not (_is_weights(s) and form.shared_weights)
+    )
+
+
 def _map_fixed(chunk: int | None, fn: Callable, form: _Form, operands: dict, shared_out):
     """Apply ``fn`` chunk by chunk (``chunk`` samples each; ``None``: all at once)."""
     per_sample = {s: a for s, a in operands.items() if not (_is_weights(s) and form.shared_weights)}
     shared = {s: a for s, a in operands.items() if s not in per_sample}
-    n = next(iter(per_sample.values())).shape[0]
+    n = _samples(form, operands)
     if chunk is None or n <= chunk:
         return tuple(fn({**per_sample, **shared}))
     count = -(-n // chunk)

@@ -69,3 +69,25 @@ def test_unweighted_forms_and_jit():
     ref = jax.grad(lambda a, b: jnp.sum(bilinear(a, b, None) ** 3), argnums=(0, 1))(x1, x2)
     for a, b in zip(grads, ref, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def _second_order_lowering(budget, n: int) -> str:
+    kernel = multilinear(
+        forward, (D1, D2, NW, DOUT), shared_weights=False, per_sample_floats=1, budget=budget
+    )
+
+    def force_loss(x1, x2, w):
+        return jnp.sum(jax.grad(lambda a: jnp.sum(kernel(a, x2, w) ** 2))(x1) ** 2)
+
+    args = (_rand((n, D1), 0), _rand((n, D2), 1), _rand((n, NW), 2))
+    return jax.jit(jax.grad(force_loss, argnums=(0, 1, 2))).lower(*args).as_text()
+
+
+def test_one_chunk_lowers_as_no_chunks():
+    """Samples that fit one CPU chunk need no per-platform branch: the kernel lowers exactly as
+    the unchunked one (``jax.lax.platform_dependent`` would trace and emit every branch, and
+    block XLA's fusion across it). More samples than a chunk keep the branches and the loop."""
+    per_platform = (("cpu", 64), ("default", None))  # 64-sample chunks on the CPU
+    assert _second_order_lowering(per_platform, 19) == _second_order_lowering(None, 19)
+    chunked = _second_order_lowering(per_platform, 100)
+    assert "stablehlo.case" in chunked and "stablehlo.while" in chunked
