@@ -8,7 +8,7 @@ convolution weighted by a radial MLP of a Bessel embedding, scatter-sum, linear 
 basis, symmetric contraction of correlation ``nu`` with per-species weights, linear, per-species
 skip, linear / MLP readouts), with equitens' ``RadialMLP`` and ``edge_features`` in all three:
 
-* ``equitens``: :class:`equitens.models.MACE` (``--product-algorithm``);
+* ``equitens``: :class:`equitens.models.MACE` (``--product-algorithm``, default the model's own);
 * ``e3nn`` (:class:`E3nnMACE`): ``e3nn.spherical_harmonics``, ``e3nn.tensor_product`` (messages
   weighted per irrep chunk, as mace-jax does), ``e3nn.scatter_sum``, ``e3nn.flax.Linear`` and
   iterated ``e3nn.tensor_product`` for the product basis;
@@ -408,7 +408,10 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--only", choices=MODELS, default=None, help="just this model")
     parser.add_argument(
-        "--product-algorithm", choices=["dense", "blocked", "kernel"], default="blocked"
+        "--product-algorithm",
+        choices=["auto", "dense", "blocked", "kernel"],
+        default="auto",
+        help="the equitens MACE's product basis (auto: the model's default, kernel for cg)",
     )
     parser.add_argument(
         "--cue-method",

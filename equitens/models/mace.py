@@ -72,7 +72,7 @@ class MACE(nn.Module):
         product_method: family of the product basis: ``"cg"`` (every coupling), ``"gaunt_grid"``,
             ``"gaunt_fourier"`` or ``"vector_gaunt"`` (the Gaunt product basis: products of
             spherical functions; ``"vector_gaunt"`` with the odd couplings).
-        product_algorithm: ``"auto"`` (default: ``"blocked"`` for ``"cg"``, ``"gaunt"`` for
+        product_algorithm: ``"auto"`` (default: ``"kernel"`` for ``"cg"``, ``"gaunt"`` for
             the Gaunt methods), ``"blocked"``, ``"dense"``, ``"kernel"`` or ``"gaunt"`` (see
             :mod:`equitens.nn.symmetric_contraction`).
         product_mixes: chains of mixed factors of the Gaunt product basis (its polynomials per

@@ -24,21 +24,23 @@ Each product ``T_{ν-1} (x) A`` is one ``"uuu"`` :class:`~equitens.tp.spec.Tenso
 (its paths and normalisation constants). Three algorithms evaluate it, all with the layout
 ``(N, C, components)`` inside and exact derivatives of every order:
 
-- ``"blocked"`` (default): per pair of input blocks ``(i, j)``, one outer product of the two
-  blocks and one matrix product with the constant float64 matrix of that pair's Clebsch-Gordan
-  paths (built once from the spec);
+- ``"kernel"`` (default): the spec's own kernel from the registry (``method`` picks the family,
+  e.g. ``"cg"``: unrolled sparse products), on the mul_ir layout;
+- ``"blocked"``: per pair of input blocks ``(i, j)``, one outer product of the two blocks and one
+  matrix product with the constant float64 matrix of that pair's Clebsch-Gordan paths (built
+  once from the spec);
 - ``"dense"``: all pairs at once, ``T_ν = (T_{ν-1} ⊗ A) M`` with one constant matrix ``M`` per
-  degree (fewest operations, fastest to compile, but most of ``M`` is zeros);
-- ``"kernel"``: the spec's own kernel from the registry (``method`` picks the family, e.g.
-  ``"cg"``: unrolled sparse products), on the mul_ir layout.
+  degree (fewest operations, fastest to compile, but most of ``M`` is zeros).
 
 Measured on a loaded 2-core CPU (N = 91 nodes, C = 32, A = 0e + 1o + 2e, outputs 0e + 1o,
 correlation 3; the gradient with respect to the weights of the squared gradient with respect to
 A, i.e. what training on forces does; ``benchmarks/symmetric_contraction.py``, median of 10,
 two runs): ``"dense"`` 44 / 25 ms and 4 s to compile, ``"blocked"`` 29 / 26 ms and 6 s,
-``"kernel"`` 16 / 9 ms and 25-34 s. ``"blocked"`` (fewest useless flops of the two fast-compiling
-ones) is what ``"auto"`` picks for ``method="cg"``, because a training run compiles one step per
-batch-size bucket. All three give the same values (tested against each other).
+``"kernel"`` 16 / 9 ms and 25-34 s. In a whole MACE training step ``"kernel"`` is 3.3x faster
+than ``"blocked"`` (ethanol, 32 channels, lmax 2: 21 against 70 ms) for 16 s more compilation
+(35 against 19 s), and the default training run ends sooner with it (see the models guide), so
+it is what ``"auto"`` picks for ``method="cg"``. All three give the same values (tested against
+each other).
 
 **The Gaunt product basis** (``method="gaunt_grid"``, ``"gaunt_fourier"`` or ``"vector_gaunt"``,
 algorithm ``"gaunt"``, which ``"auto"`` picks for these methods) is another basis, not another
@@ -95,8 +97,8 @@ _GAUNT_FAMILY = GAUNT_PRODUCT_METHODS
 def resolve_algorithm(method: str, algorithm: str) -> str:
     """The algorithm that runs for a method: ``"auto"`` resolved, ignored combinations refused.
 
-    ``"auto"`` is ``"blocked"`` for ``"cg"``, ``"gaunt"`` (the Gaunt product basis) for the
-    Gaunt family and ``"kernel"`` for any other registered method.
+    ``"auto"`` is ``"kernel"`` for ``"cg"`` and any other registered method, and ``"gaunt"``
+    (the Gaunt product basis) for the Gaunt family.
 
     Args:
         method: the tensor-product family (``"cg"``, ``"gaunt_grid"``, ...).
@@ -110,15 +112,13 @@ def resolve_algorithm(method: str, algorithm: str) -> str:
 
     Examples:
         >>> resolve_algorithm("cg", "auto"), resolve_algorithm("gaunt_grid", "auto")
-        ('blocked', 'gaunt')
+        ('kernel', 'gaunt')
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(
             f"the product-basis algorithm must be one of {ALGORITHMS}, got {algorithm!r}"
         )
     if algorithm == "auto":
-        if method == "cg":
-            return "blocked"
         return "gaunt" if method in _GAUNT_FAMILY else "kernel"
     if algorithm in ("blocked", "dense") and method != "cg":
         raise ValueError(
@@ -388,7 +388,7 @@ def symmetric_contraction(
         weights: ``(num_species, spec.weight_numel)``.
         x: the atomic basis, ``(N, irreps_in.dim)`` in e3nn's mul_ir layout.
         species: ``(N,)`` integer species indices into the rows of ``weights``.
-        algorithm: ``"auto"`` (``"blocked"`` for a CG spec, ``"gaunt"`` for a Gaunt spec),
+        algorithm: ``"auto"`` (``"kernel"`` for a CG spec, ``"gaunt"`` for a Gaunt spec),
             ``"blocked"``, ``"dense"`` (constant CG matrices), ``"kernel"`` (the tensor-product
             kernels of the spec's method) or ``"gaunt"``; see the module docstring.
         plan: how kernels run (``"kernel"``: the tensor-product kernels' plan; ``"gaunt"``: its
@@ -419,7 +419,7 @@ def symmetric_contraction(
         )
     method = spec.products[0].method if spec.products else "cg"
     if algorithm == "auto":
-        algorithm = "blocked" if method == "cg" else "kernel"
+        algorithm = "kernel"
     elif algorithm == "gaunt":
         raise ValueError(
             "symmetric_contraction: algorithm 'gaunt' needs a GauntProductBasisSpec (the Gaunt "
@@ -490,7 +490,7 @@ class SymmetricContraction(nn.Module):
         num_species: number of weight sets.
         method: tensor-product family: ``"cg"`` (default), or ``"gaunt_grid"``,
             ``"gaunt_fourier"``, ``"vector_gaunt"`` for the Gaunt product basis.
-        algorithm: ``"auto"`` (``"blocked"`` for ``"cg"``, ``"gaunt"`` for the Gaunt methods),
+        algorithm: ``"auto"`` (``"kernel"`` for ``"cg"``, ``"gaunt"`` for the Gaunt methods),
             ``"blocked"``, ``"dense"``, ``"kernel"`` or ``"gaunt"`` (see
             :func:`symmetric_contraction`).
         num_mixes: chains of mixed factors of the Gaunt product basis (polynomials per

@@ -34,7 +34,8 @@ def _layer(method, algorithm):
 @pytest.mark.parametrize(
     ("method", "algorithm", "expected"),
     [
-        ("cg", "auto", "blocked"),
+        ("cg", "auto", "kernel"),
+        ("cg", "blocked", "blocked"),
         ("gaunt_grid", "auto", "gaunt"),
         ("gaunt_fourier", "auto", "gaunt"),
         ("vector_gaunt", "auto", "gaunt"),
