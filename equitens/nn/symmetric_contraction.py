@@ -32,11 +32,11 @@ Each product ``T_{ν-1} (x) A`` is one ``"uuu"`` :class:`~equitens.tp.spec.Tenso
 - ``"dense"``: all pairs at once, ``T_ν = (T_{ν-1} ⊗ A) M`` with one constant matrix ``M`` per
   degree (fewest operations, fastest to compile, but most of ``M`` is zeros).
 
-Measured on a loaded 2-core CPU (N = 91 nodes, C = 32, A = 0e + 1o + 2e, outputs 0e + 1o,
+Measured on the shared 2-core CPU (N = 91 nodes, C = 32, A = 0e + 1o + 2e, outputs 0e + 1o,
 correlation 3; the gradient with respect to the weights of the squared gradient with respect to
 A, i.e. what training on forces does; ``benchmarks/symmetric_contraction.py``, median of 10,
-two runs): ``"dense"`` 44 / 25 ms and 4 s to compile, ``"blocked"`` 29 / 26 ms and 6 s,
-``"kernel"`` 16 / 9 ms and 25-34 s. In a whole MACE training step ``"kernel"`` is 3.3x faster
+one run): ``"kernel"`` 3.8 ms and 11.5 s to compile, ``"blocked"`` 12.3 ms and 3.3 s,
+``"dense"`` 18.2 ms and 2.2 s. In a whole MACE training step ``"kernel"`` is 3.3x faster
 than ``"blocked"`` (ethanol, 32 channels, lmax 2: 21 against 70 ms) for 16 s more compilation
 (35 against 19 s), and the default training run ends sooner with it (see the models guide), so
 it is what ``"auto"`` picks for ``method="cg"``. All three give the same values (tested against
