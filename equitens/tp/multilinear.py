@@ -146,18 +146,21 @@ def _map_chunks(form: _Form, fn: Callable, operands: dict, shared_out: tuple[boo
     )
 
 
+def _per_sample(form: _Form, operands: dict) -> dict:
+    """The operands with one row per sample (all but shared weights and their cotangents)."""
+    return {s: a for s, a in operands.items() if not (_is_weights(s) and form.shared_weights)}
+
+
 def _samples(form: _Form, operands: dict) -> int:
     """The number of samples (the leading axis of the per-sample operands)."""
-    return max(
-        a.shape[0] for s, a in operands.items() if not (_is_weights(s) and form.shared_weights)
-    )
+    return max(a.shape[0] for a in _per_sample(form, operands).values())
 
 
 def _map_fixed(chunk: int | None, fn: Callable, form: _Form, operands: dict, shared_out):
     """Apply ``fn`` chunk by chunk (``chunk`` samples each; ``None``: all at once)."""
-    per_sample = {s: a for s, a in operands.items() if not (_is_weights(s) and form.shared_weights)}
+    per_sample = _per_sample(form, operands)
     shared = {s: a for s, a in operands.items() if s not in per_sample}
-    n = _samples(form, operands)
+    n = max(a.shape[0] for a in per_sample.values())
     if chunk is None or n <= chunk:
         return tuple(fn({**per_sample, **shared}))
     count = -(-n // chunk)
@@ -190,7 +193,7 @@ def _barrier(values: tuple) -> tuple:
 def _evaluate(form: _Form, slot: int, operands: dict) -> jax.Array:
     """The slot contraction over all samples, chunk by chunk."""
     fn = form.chunk_fn(slot)
-    n = max(a.shape[0] for s, a in operands.items() if not (s == 2 and form.shared_weights))
+    n = _samples(form, operands)
     if n == 0:
         return jnp.zeros(form.chunk_shape(slot, 0), next(iter(operands.values())).dtype)
     shared_out = (slot == 2 and form.shared_weights,)
