@@ -27,11 +27,28 @@ def _rand(shape, seed):
     return jax.random.normal(jax.random.PRNGKey(seed), shape, dtype=jnp.float64)
 
 
+def _weights_index(w) -> str:
+    return "k" if w.ndim == 1 else "ek"
+
+
+EXPLICIT = {  # the slot contractions written out, as a family with its own index structure gives
+    0: lambda x1, x2, w, g: jnp.einsum(f"ijko,ej,{_weights_index(w)},eo->ei", MIX, x2, w, g),
+    1: lambda x1, x2, w, g: jnp.einsum(f"ijko,ei,{_weights_index(w)},eo->ej", MIX, x1, w, g),
+    2: lambda x1, x2, w, g: jnp.einsum("ijko,ei,ej,eo->ek", MIX, x1, x2, g),
+}
+
+
+@pytest.mark.parametrize("explicit", [False, True])
 @pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("budget", [1, 1 << 30])  # 8-sample chunks, or a single chunk
-def test_derivatives_up_to_third_order_match_plain_autodiff(shared, budget):
+def test_derivatives_up_to_third_order_match_plain_autodiff(shared, budget, explicit):
     kernel = multilinear(
-        forward, (D1, D2, NW, DOUT), shared_weights=shared, per_sample_floats=1, budget=budget
+        forward,
+        (D1, D2, NW, DOUT),
+        shared_weights=shared,
+        per_sample_floats=1,
+        budget=budget,
+        slot_functions=EXPLICIT if explicit else None,
     )
     n = 19
     x1, x2 = _rand((n, D1), 0), _rand((n, D2), 1)
