@@ -56,10 +56,11 @@ __all__ = ["cg_kernel"]
 
 _HIGHEST = lax.Precision.HIGHEST
 # Floats of intermediates per chunk of samples on a CPU (Plan.chunk="auto"; measured on 2 cores):
-# 8-sample chunks of the A-first algorithm from L = 3 (the "uvu" message, 32 channels). Against
+# 8-sample chunks of the A-first algorithm from L = 2 (the "uvu" message, 32 channels). Against
 # 1 << 22 (256 to 512 samples) they ran the gradient passes 1.4 to 2.3x faster at L = 3 to 5,
-# and the forward pass as fast or faster (docs/guide/plans.md).
-CPU_BUDGET = 1 << 16
+# and the forward pass as fast or faster; 32-sample chunks at L = 2 and 2 or 4 at L = 3 were
+# slower (docs/guide/plans.md).
+CPU_BUDGET = 1 << 14
 
 
 # ----------------------------------------------------------------------------------- helpers
