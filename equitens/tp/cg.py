@@ -620,8 +620,10 @@ def cg_kernel(spec: TensorProductSpec, plan: Plan = DEFAULT_PLAN) -> Callable:
         spec.weight_numel if spec.weighted else None,
         spec.irreps_out.dim,
     )
-    # only the A-first algorithm keeps large per-sample intermediates worth chunking (measured)
-    floats = _intermediate_floats(spec) if apply is _uvu_apply else 1
+    # only the A-first algorithm keeps large per-sample intermediates worth chunking (measured):
+    # under chunk="auto" the others run unchunked on every platform
+    a_first = apply is _uvu_apply
+    floats = _intermediate_floats(spec) if a_first else 1
 
     def forward(x1, x2, w):
         if w is None:
@@ -634,7 +636,7 @@ def cg_kernel(spec: TensorProductSpec, plan: Plan = DEFAULT_PLAN) -> Callable:
             dims,
             shared_weights=shared,
             per_sample_floats=floats,
-            budget=plan.chunk_budgets(CPU_BUDGET),
+            budget=plan.chunk_budgets(CPU_BUDGET if a_first else None),
             fuse_gradients=plan.fuse_gradients,
             slot_functions=slot_functions,
         )

@@ -104,11 +104,12 @@ class Plan:
                 f"Plan.cg_sparse_terms must be a non-negative int, got {self.cg_sparse_terms!r}"
             )
 
-    def chunk_budgets(self, cpu_budget: int) -> tuple[tuple[str, int | None], ...]:
+    def chunk_budgets(self, cpu_budget: int | None) -> tuple[tuple[str, int | None], ...]:
         """The chunk budget (floats per chunk, ``None`` for no chunks) per lowering platform.
 
         Args:
-            cpu_budget: the family's measured CPU budget, used where ``chunk="auto"``.
+            cpu_budget: the family's measured CPU budget, used where ``chunk="auto"`` (``None``:
+                the kernel runs unchunked on the CPU too).
 
         Returns:
             ``((platform, budget), ...)``, ending with ``("default", budget)`` for every platform

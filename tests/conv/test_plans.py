@@ -87,6 +87,15 @@ def test_cpu_plan_keeps_its_chunks_and_explicit_plans_win(method, irreps, lmax):
     assert _while_loops(passes("chunk=4096")["fwd+bwd"], shapes, "cuda") > 0
 
 
+def test_cpu_plan_runs_the_unrolled_cg_kernels_unchunked():
+    """Only the A-first CG algorithm keeps per-sample intermediates worth chunking: the unrolled
+    sparse kernels (here, L <= 2) run in one pass on the CPU too, however many edges."""
+    conv = edge_convolution(IRREPS, IRREPS, 2, method="cg")
+    shapes = _shapes(conv, 1000, 1 << 17)
+    for mode, fn in _interaction(conv, 1000).items():
+        assert _while_loops(fn, shapes, "cpu") == 0, mode
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_plans_agree_on_values_and_derivatives(method):
     """Chunked (the smallest chunks, 45 edges padded to 48) and unchunked plans: one result.
