@@ -19,8 +19,9 @@ table (ms per step per block and pass, and the share of the step) and writes
     python benchmarks/profile_step.py --data ../shared/data/ethanol/train.xyz --batch 10
 
 The per-operation times come from the profiler's XLA events (``hlo_op``), which the CPU and GPU
-runtimes both emit; their sum is close to the step time on one CPU core, and below it where
-operations overlap (several cores, GPU streams). Compare blocks within a run.
+runtimes both emit; their sum is close to the step time on one CPU core, and differs from it where
+operations overlap (several cores, GPU streams). A fusion of operations from several blocks is
+counted in the block of its root operation. Compare blocks within a run.
 """
 
 from __future__ import annotations
