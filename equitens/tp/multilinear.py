@@ -17,7 +17,7 @@ forward function in ``jax.custom_vjp`` rules built on that identity:
   that pass, again one fused computation; where the family gives an explicit contraction for
   every input slot it is instead the sum of those contractions (the slot expansion below), since
   JAX's derivative of explicit contractions transposes their column slices into pads (measured
-  1.3x slower for the unrolled CG kernels);
+  1.2-1.4x slower for the unrolled CG kernels);
 - third and higher orders expand into slot contractions, each differentiable again.
 
 On a CPU every pass runs over chunks of samples (``jax.lax.map``) so that the intermediates of a
@@ -288,7 +288,7 @@ def _grads_bwd(form: _Form, operands, cotangents):
         return tuple(jnp.zeros_like(op) for op in operands)
     if form.explicit and form.linear_in_x2:
         # JAX's autodiff of explicit contractions transposes their column slices into pads;
-        # the slot expansion reuses the contractions themselves (measured faster, see _second)
+        # the slot expansion reuses the contractions themselves (see the module docstring)
         return _second_terms(form, operands, tuple(None if _is_zero(c) else c for c in cotangents))
     cts = tuple(c for c, p in zip(cotangents, present, strict=True) if p)
     return _second(form, present, *operands, *cts)
