@@ -21,7 +21,10 @@
 #                   `python -m benchmarks.triton_compile` takes 5-27 s for each of them);
 #   interaction_xla the fused primitive's XLA form (`interaction=xla`, the TPU's), L = 1..3: on
 #                   the CPU it is the fastest double backward of cg;
-#   tests           the fused interaction's tests, compiled by Triton (float64 and float32).
+#   tests           the fused interaction's tests, compiled by Triton (float64 and float32);
+#   second_order    the unfused cg at L = 1, 2 (the unrolled sparse kernels) with the default
+#                   plan, whose double backward is the slot expansion of its explicit contractions
+#                   (fastest on the CPU), against fuse_gradients=false.
 # The steps' limits add up to more than one call may run (600 s). If a call is cut short, the
 # next call resumes at the first step that did not finish: run(command="bash
 # benchmarks/gpu_issue10.sh STEP", ...), e.g. `... model_step_default`.
@@ -29,9 +32,10 @@ set -uo pipefail
 FROM=${1:-interaction}
 case "$FROM" in
   interaction | baselines | model_step_default | model_step_interaction_pallas) ;;
-  interaction_l4 | interaction_xla | tests) ;;
+  interaction_l4 | interaction_xla | tests | second_order) ;;
   *) echo "unknown step '$FROM'; steps: interaction baselines model_step_default" \
-    "model_step_interaction_pallas interaction_l4 interaction_xla tests" >&2; exit 2 ;;
+    "model_step_interaction_pallas interaction_l4 interaction_xla tests second_order" >&2
+    exit 2 ;;
 esac
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -77,3 +81,6 @@ step interaction_xla 120 python3 -m benchmarks.interaction --isolate impl --L 1,
   --methods cg,so2 --plan interaction=xla --out "$OUT/interaction_xla.json"
 step tests 150 python3 -m pytest -q -x -p no:cacheprovider tests/tp/test_interaction.py \
   tests/conv/test_so2_interaction.py tests/models/test_gpu_plan.py -k "not lowers"
+step second_order 120 python3 -m benchmarks.interaction --isolate impl --L 1,2 --methods cg \
+  --plan interaction=unfused --plan interaction=unfused,fuse_gradients=false \
+  --out "$OUT/interaction_second_order.json"
