@@ -33,7 +33,6 @@ import json
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import jax
@@ -44,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._workloads import text_table
 from benchmarks.model_step import _batch, train_step_fn
-from benchmarks.timing import write_json
+from benchmarks.timing import time_compiled, write_json
 from equitens.models import build_model, predict
 
 PASSES = ("forward", "backward", "double")
@@ -117,13 +116,7 @@ def profile(step, args: tuple, steps: int, depth: int = 2) -> dict:
     """
     compiled = step.lower(*args).compile()
     names = op_names(compiled.as_text())
-    for _ in range(3):
-        jax.block_until_ready(compiled(*args))
-    wall = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        wall.append(time.perf_counter() - start)
+    wall, _ = time_compiled(compiled, *args, repeats=steps, warmup=3)
     times: collections.Counter = collections.Counter()
     unattributed = 0.0
     with tempfile.TemporaryDirectory() as directory:

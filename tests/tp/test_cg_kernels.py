@@ -237,7 +237,7 @@ def test_double_backward_of_forces_matches_plain_autodiff(algorithm):
 
 def test_sparse_double_backward_is_built_from_its_explicit_contractions():
     """JAX's autodiff of the unrolled contractions would transpose their column slices into
-    pads (1.3x slower measured); the second order reuses the contractions, which have none."""
+    pads (1.2-1.4x slower measured); the second order reuses the contractions, which have none."""
     spec = TensorProductSpec.channelwise("4x0e + 4x1o", "0e + 1o", "4x0e + 4x1o")
     kernel = _kernel(spec, "sparse")
     x1, x2 = _rand((5, spec.irreps_in1.dim), 20), _rand((5, spec.irreps_in2.dim), 21)
