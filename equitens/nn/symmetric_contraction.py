@@ -70,9 +70,10 @@ from equitens.nn.gaunt_product_basis import (
     GauntProductBasisSpec,
     gaunt_product_basis,
 )
+from equitens.nn.last_degree import last_degree
 from equitens.nn.product_basis_inputs import checked_inputs
 from equitens.so3.irreps import IntoIrreps, Irrep, Irreps
-from equitens.so3.layout import split_blocks, split_sizes
+from equitens.so3.layout import concat, split_blocks, split_sizes
 from equitens.tp.pairs import pair_plan
 from equitens.tp.plan import DEFAULT_PLAN, Plan
 from equitens.tp.registry import tensor_product_kernel
@@ -434,9 +435,10 @@ def symmetric_contraction(
         )
     n, channels = x.shape[0], spec.num_channels
     degrees = [split_blocks(x, spec.irreps_in)]
+    last = last_degree(spec) if algorithm == "kernel" else None
     if algorithm == "kernel":
         t = x
-        for product in spec.products:
+        for product in spec.products[:-1] if last else spec.products:
             t = tensor_product_kernel(product, plan)(t, x)
             degrees.append(split_blocks(t, product.irreps_out))
     elif algorithm == "blocked":
@@ -465,16 +467,40 @@ def symmetric_contraction(
             degrees.append(split_sizes(t, [ir.dim for _, ir in product.irreps_out]))
 
     onehot = jax.nn.one_hot(species, weights.shape[0], dtype=x.dtype)
-    w = onehot @ weights.astype(x.dtype)  # (N, weight_numel)
-    start, out = 0, []
-    for feeding in spec.blocks:
-        stacked = jnp.stack([degrees[nu - 1][k] for nu, k in feeding], axis=1)  # (N, K, C, d)
-        w_out = w[:, start : start + len(feeding) * channels].reshape(
-            x.shape[0], len(feeding), channels
+    starts = np.cumsum([0] + [len(feeding) * channels for feeding in spec.blocks])
+
+    def node_weights(terms):
+        """Per-node weights ``(N, K, C)`` of ``terms`` ``(output, feeding index, scale)``: the
+        columns are picked and scaled per species, before the per-node selection."""
+        columns = np.concatenate(
+            [starts[o] + position * channels + np.arange(channels) for o, position, _ in terms]
         )
-        start += len(feeding) * channels
-        out.append(jnp.einsum("nkcd,nkc->ncd", stacked, w_out).reshape(x.shape[0], -1))
-    return jnp.concatenate(out, axis=-1)
+        scales = np.repeat([scale for _, _, scale in terms], channels)
+        picked = weights[:, columns].astype(x.dtype) * jnp.asarray(scales, x.dtype)
+        return (onehot @ picked).reshape(n, len(terms), channels)
+
+    top = last.degree if last else spec.correlation + 1
+    out = [jnp.zeros((n, channels, ir.dim), x.dtype) for _, ir in spec.irreps_out]
+    for o, feeding in enumerate(spec.blocks):
+        direct = [(position, nu, k) for position, (nu, k) in enumerate(feeding) if nu < top]
+        if not direct:
+            continue
+        w_direct = node_weights([(o, position, 1.0) for position, _, _ in direct])
+        out[o] = _weighted_sum([degrees[nu - 1][k] for _, nu, k in direct], w_direct)
+    if last:
+        previous, groups = degrees[-1], []
+        for o, members in zip(last.outputs, last.members, strict=True):
+            w_group = node_weights([(o, position, scale) for position, _, scale in members])
+            groups.append(_weighted_sum([previous[block] for _, block, _ in members], w_group))
+        y = concat([g.reshape(n, -1) for g in groups])
+        highest = split_blocks(tensor_product_kernel(last.product, plan)(y, x), spec.irreps_out)
+        out = [o + h for o, h in zip(out, highest, strict=True)]
+    return jnp.concatenate([o.reshape(n, -1) for o in out], axis=-1)
+
+
+def _weighted_sum(blocks: list[jax.Array], w: jax.Array) -> jax.Array:
+    """``sum_k blocks[k] * w[:, k]``: blocks ``(N, C, d)``, weights ``(N, K, C)``."""
+    return functools.reduce(jnp.add, (block * w[:, k, :, None] for k, block in enumerate(blocks)))
 
 
 class SymmetricContraction(nn.Module):

@@ -12,12 +12,14 @@ import pytest
 from jax.test_util import check_grads
 from scipy.spatial.transform import Rotation
 
+from equitens.nn.last_degree import last_degree
 from equitens.nn.symmetric_contraction import (
     SymmetricContraction,
     SymmetricContractionSpec,
     symmetric_contraction,
 )
 from equitens.so3 import D_from_matrix
+from equitens.tp.registry import tensor_product_kernel
 
 IRREPS_A = "3x0e + 3x1o + 3x2e"
 IRREPS_OUT = "3x0e + 3x1o + 3x1e + 3x2e"
@@ -141,6 +143,41 @@ def test_product_basis_matches_e3nn_couplings(algorithm):
     np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-11)
 
 
+def _every_block(spec, x):
+    """The blocks of every degree from the spec's own product kernels, none grouped."""
+    degrees, t = [_channel_blocks(x, spec.irreps_in)], x
+    for product in spec.products:
+        t = tensor_product_kernel(product)(t, x)
+        degrees.append(_channel_blocks(t, product.irreps_out))
+    return degrees
+
+
+@pytest.mark.parametrize(
+    ("irreps_a", "irreps_out", "correlation", "method", "paths"),
+    [
+        ("2x0e + 2x1o + 2x2e + 2x3o", "2x0e + 2x1o", 3, "cg", (49, 14)),
+        ("2x0e + 2x1o + 2x2e", IRREPS_OUT.replace("3x", "2x"), 3, "cg", (50, 25)),
+        ("2x0e + 2x1o + 2x2e", "2x0e + 2x1o", 2, "gaunt_grid", (5, 5)),
+        ("2x0e + 2x1o + 2x2e", "2x0e + 2x1o", 3, "vector_gaunt", (22, 10)),
+        ("2x1o", "2x2e", 2, "cg", (1, 1)),  # reachable at the highest degree only
+        ("2x0e + 2x1o", "2x0e + 2x1o", 2, "cg", (3, 3)),
+    ],
+)
+def test_the_highest_degree_is_contracted_with_its_weights_first(
+    irreps_a, irreps_out, correlation, method, paths
+):
+    """The kernel algorithm sums the blocks of ``T_{nu-1}`` that share an irrep, a factor of A
+    and an output, with their weights, before its last product (fewer paths); the result is the
+    weighted sum of every block computed one by one (float64)."""
+    spec = SymmetricContractionSpec.create(irreps_a, irreps_out, correlation, method=method)
+    assert (len(spec.products[-1].paths), len(last_degree(spec).product.paths)) == paths
+    x, w, species = _inputs(spec, n=5, num_species=3, seed=6)
+    expected = _mix(spec, w, species, _every_block(spec, x))
+    assert np.abs(expected).max() > 1e-2
+    got = symmetric_contraction(spec, w, x, species, "kernel")
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_each_degree_is_a_homogeneous_polynomial():
     """Weights of degree-nu polynomials only: B(t x) = t^nu B(x)."""
     spec = SymmetricContractionSpec.create(IRREPS_A, IRREPS_OUT, 3)
@@ -208,9 +245,12 @@ def test_scalar_example_is_a_polynomial():
     )
 
 
-@pytest.mark.parametrize("algorithm", ["blocked", pytest.param("dense", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "algorithm", ["blocked", "kernel", pytest.param("dense", marks=pytest.mark.slow)]
+)
 def test_gradients_first_and_second_order(algorithm):
-    """Own algorithms (the kernel one is the registry's kernel, tested with the tp tests)."""
+    """Against finite differences; ``kernel`` with its highest degree grouped (its products'
+    kernels are tested with the tp tests)."""
     spec = SymmetricContractionSpec.create("2x0e + 2x1o + 2x2e", "2x0e + 2x1o", 3)
     x, w, species = _inputs(spec, n=2)
     f = jax.jit(lambda x, w: symmetric_contraction(spec, w, x, species, algorithm))
