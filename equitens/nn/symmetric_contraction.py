@@ -25,21 +25,25 @@ Each product ``T_{ν-1} (x) A`` is one ``"uuu"`` :class:`~equitens.tp.spec.Tenso
 ``(N, C, components)`` inside and exact derivatives of every order:
 
 - ``"kernel"`` (default): the spec's own kernel from the registry (``method`` picks the family,
-  e.g. ``"cg"``: unrolled sparse products), on the mul_ir layout;
+  e.g. ``"cg"``: unrolled sparse products), on the mul_ir layout. The highest degree is never
+  formed: its blocks that share an irrep, a factor of ``A`` and an output are summed with their
+  weights first, and one product per group gives the output (:mod:`equitens.nn.last_degree`;
+  at ``lmax = 3``, 49 products become 14);
 - ``"blocked"``: per pair of input blocks ``(i, j)``, one outer product of the two blocks and one
   matrix product with the constant float64 matrix of that pair's Clebsch-Gordan paths (built
   once from the spec);
 - ``"dense"``: all pairs at once, ``T_ν = (T_{ν-1} ⊗ A) M`` with one constant matrix ``M`` per
   degree (fewest operations, fastest to compile, but most of ``M`` is zeros).
 
-Measured on the shared 2-core CPU (N = 91 nodes, C = 32, A = 0e + 1o + 2e, outputs 0e + 1o,
-correlation 3; the gradient with respect to the weights of the squared gradient with respect to
-A, i.e. what training on forces does; ``benchmarks/symmetric_contraction.py``, median of 10,
-one run): ``"kernel"`` 3.8 ms and 11.5 s to compile, ``"blocked"`` 12.3 ms and 3.3 s,
-``"dense"`` 18.2 ms and 2.2 s. In a whole MACE training step ``"kernel"`` is 3.3x faster
-than ``"blocked"`` (ethanol, 32 channels, lmax 2: 21 against 70 ms) for 16 s more compilation
-(35 against 19 s), and the default training run ends sooner with it (see the models guide), so
-it is what ``"auto"`` picks for ``method="cg"``. All three give the same values (tested against
+Measured on one core of the 2-core CPU (N = 91 nodes, C = 32, A = 0e + 1o + 2e, outputs
+0e + 1o, correlation 3; the gradient with respect to the weights of the squared gradient with
+respect to A, i.e. what training on forces does; ``benchmarks/symmetric_contraction.py``, median
+of 10, one run): ``"kernel"`` 2.3 ms and 8.8 s to compile, ``"blocked"`` 11.1 ms and 3.1 s,
+``"dense"`` 12.8 ms and 2.5 s; at ``lmax = 3`` with 64 channels and 210 nodes, 88, 222 and 592
+ms. In a whole MACE training step ``"kernel"`` is 3.3x faster than ``"blocked"`` (ethanol, 32
+channels, lmax 2: 21 against 70 ms) for 16 s more compilation (35 against 19 s), and the
+default training run ends sooner with it (see the models guide), so it is what ``"auto"`` picks
+for ``method="cg"``. All three give the same values (tested against
 each other).
 
 **The Gaunt product basis** (``method="gaunt_grid"``, ``"gaunt_fourier"`` or ``"vector_gaunt"``,
