@@ -89,6 +89,8 @@ def last_degree(spec: SymmetricContractionSpec) -> LastDegree | None:
             (path,) = (p for p in product.paths if p.i_out == k)  # block k has one path
             key = (product.irreps_in1[path.i_in1].ir, path.i_in2, output)
             groups.setdefault(key, []).append((position, path.i_in1, path.coefficient))
+    if not groups:  # the highest computed degree feeds no output: nothing to contract
+        return None
     channels = spec.num_channels
     grouped = TensorProductSpec.from_instructions(
         Irreps([(channels, ir) for ir, _, _ in groups]),
