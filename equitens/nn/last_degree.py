@@ -13,16 +13,17 @@ of a weighted sum:
 
 At ``lmax = 3`` (``A = 0e + 1o + 2e + 3o`` to ``0e + 1o``, correlation 3) the 49 paths of the last
 product (557 nonzero Clebsch-Gordan terms per channel, above the unrolled kernel's
-``cg_sparse_terms``) become 14 groups of 165 terms, and the product basis' second-order step ran
-2.7x faster (88 against 238 ms at 64 channels and 210 nodes, one CPU core; see the models
-guide). The values are the same to rounding: only the order of the sums changes.
+``cg_sparse_terms``) become 13 groups of 159 terms (14 groups, 165 terms, before the blocks that
+vanish identically are left out: :mod:`equitens.nn.vanishing_blocks`), and the product basis'
+second-order step ran 2.7x faster (88 against 238 ms at 64 channels and 210 nodes, one CPU core;
+see the models guide). The values are the same to rounding: only the order of the sums changes.
 
 Examples:
     >>> from equitens.nn.symmetric_contraction import SymmetricContractionSpec
     >>> spec = SymmetricContractionSpec.create("4x0e + 4x1o + 4x2e + 4x3o", "4x0e + 4x1o", 3)
     >>> last = last_degree(spec)
     >>> len(spec.products[-1].paths), len(last.product.paths)
-    (49, 14)
+    (49, 13)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from equitens.nn.gaunt_product_basis import GAUNT_PRODUCT_METHODS
+from equitens.nn.vanishing_blocks import evaluated_products
 from equitens.so3.irreps import Irreps
 from equitens.tp.spec import TensorProductSpec
 
@@ -51,7 +53,8 @@ class LastDegree:
 
     Attributes:
         degree: the degree ν (``len(spec.products) + 1``).
-        product: the ``"uuu"`` product ``Y (x) A -> irreps_out``, one path per group.
+        product: the ``"uuu"`` product ``Y (x) A -> irreps_out``, one path per group (blocks
+            of ``T_{ν-1}`` that vanish identically join no group).
         members: per group, the ``(feeding index, block of T_{ν-1}, c_k / c_g)`` of its terms;
             the feeding index is the term's position in ``spec.blocks[output]``.
         outputs: per group, its output entry.
@@ -77,19 +80,20 @@ def last_degree(spec: SymmetricContractionSpec) -> LastDegree | None:
     """
     if not spec.products or spec.products[-1].method not in _METHODS:
         return None
-    product = spec.products[-1]
+    product = evaluated_products(spec)[-1]  # without the paths into vanishing blocks
     # a Gaunt kernel ignores the spec's coefficients: its constant is fixed by the path's irreps
     ratios = product.method == "cg"
     degree = len(spec.products) + 1
+    producing = {path.i_out: path for path in product.paths}  # one path per block
     groups: dict[tuple, list[tuple[int, int, float]]] = {}
     for output, feeding in enumerate(spec.blocks):
         for position, (nu, k) in enumerate(feeding):
-            if nu != degree:
+            if nu != degree or k not in producing:  # a block without a path vanishes
                 continue
-            (path,) = (p for p in product.paths if p.i_out == k)  # block k has one path
+            path = producing[k]
             key = (product.irreps_in1[path.i_in1].ir, path.i_in2, output)
             groups.setdefault(key, []).append((position, path.i_in1, path.coefficient))
-    if not groups:  # the highest computed degree feeds no output: nothing to contract
+    if not groups:  # no output is fed by a nonvanishing block of the highest computed degree
         return None
     channels = spec.num_channels
     grouped = TensorProductSpec.from_instructions(

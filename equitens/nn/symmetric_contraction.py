@@ -28,7 +28,9 @@ Each product ``T_{ν-1} (x) A`` is one ``"uuu"`` :class:`~equitens.tp.spec.Tenso
   e.g. ``"cg"``: unrolled sparse products), on the mul_ir layout. The highest degree is never
   formed: its blocks that share an irrep, a factor of ``A`` and an output are summed with their
   weights first, and one product per group gives the output (:mod:`equitens.nn.last_degree`;
-  at ``lmax = 3``, 49 products become 14);
+  at ``lmax = 3``, 49 products become 13); and the blocks that vanish for every input (the odd
+  couplings of an entry of ``A`` with itself, e.g. ``a x a``, and what is built on them) are
+  left out (:mod:`equitens.nn.vanishing_blocks`);
 - ``"blocked"``: per pair of input blocks ``(i, j)``, one outer product of the two blocks and one
   matrix product with the constant float64 matrix of that pair's Clebsch-Gordan paths (built
   once from the spec);
@@ -76,6 +78,7 @@ from equitens.nn.gaunt_product_basis import (
 )
 from equitens.nn.last_degree import last_degree
 from equitens.nn.product_basis_inputs import checked_inputs
+from equitens.nn.vanishing_blocks import evaluated_products
 from equitens.so3.irreps import IntoIrreps, Irrep, Irreps
 from equitens.so3.layout import concat, split_blocks, split_sizes
 from equitens.tp.pairs import pair_plan
@@ -440,9 +443,10 @@ def symmetric_contraction(
     n, channels = x.shape[0], spec.num_channels
     degrees = [split_blocks(x, spec.irreps_in)]
     last = last_degree(spec) if algorithm == "kernel" else None
-    if algorithm == "kernel":
+    if algorithm == "kernel":  # without the vanishing blocks' paths (their blocks are zeros)
+        products = evaluated_products(spec)
         t = x
-        for product in spec.products[:-1] if last else spec.products:
+        for product in products[:-1] if last else products:
             t = tensor_product_kernel(product, plan)(t, x)
             degrees.append(split_blocks(t, product.irreps_out))
     elif algorithm == "blocked":
