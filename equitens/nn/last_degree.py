@@ -32,8 +32,7 @@ import dataclasses
 import functools
 from typing import TYPE_CHECKING
 
-from equitens.nn.gaunt_product_basis import GAUNT_PRODUCT_METHODS
-from equitens.nn.vanishing_blocks import evaluated_products
+from equitens.nn.vanishing_blocks import CG_STRUCTURED_METHODS, evaluated_products
 from equitens.so3.irreps import Irreps
 from equitens.tp.spec import TensorProductSpec
 
@@ -41,10 +40,6 @@ if TYPE_CHECKING:
     from equitens.nn.symmetric_contraction import SymmetricContractionSpec
 
 __all__ = ["LastDegree", "last_degree"]
-
-# kernels whose path constant is the spec's coefficient ("cg") or fixed by the path's irreps (the
-# Gaunt families); a product of another registered method is evaluated block by block
-_METHODS = ("cg", *GAUNT_PRODUCT_METHODS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +73,7 @@ def last_degree(spec: SymmetricContractionSpec) -> LastDegree | None:
         method is not ``"cg"`` or a Gaunt family (a method registered elsewhere, whose kernels
         may not scale a path by its coefficient): then every block is computed.
     """
-    if not spec.products or spec.products[-1].method not in _METHODS:
+    if not spec.products or spec.products[-1].method not in CG_STRUCTURED_METHODS:
         return None
     product = evaluated_products(spec)[-1]  # without the paths into vanishing blocks
     # a Gaunt kernel ignores the spec's coefficients: its constant is fixed by the path's irreps

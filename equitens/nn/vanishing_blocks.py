@@ -28,12 +28,18 @@ import dataclasses
 import functools
 from typing import TYPE_CHECKING
 
+from equitens.nn.gaunt_product_basis import GAUNT_PRODUCT_METHODS
 from equitens.tp.spec import TensorProductSpec
 
 if TYPE_CHECKING:
     from equitens.nn.symmetric_contraction import SymmetricContractionSpec
 
-__all__ = ["evaluated_products", "vanishing_blocks"]
+__all__ = ["CG_STRUCTURED_METHODS", "evaluated_products", "vanishing_blocks"]
+
+CG_STRUCTURED_METHODS = ("cg", *GAUNT_PRODUCT_METHODS)
+"""Methods whose path ``(l1, l2) -> l3`` is a constant times the Clebsch-Gordan tensor: the spec's
+coefficient (``"cg"``) or a constant fixed by the path's irreps (the Gaunt families). A product
+of another registered method keeps all its paths and is evaluated block by block."""
 
 
 @functools.cache
@@ -44,8 +50,12 @@ def vanishing_blocks(spec: SymmetricContractionSpec) -> tuple[frozenset[int], ..
         spec: a :class:`~equitens.nn.symmetric_contraction.SymmetricContractionSpec`.
 
     Returns:
-        One frozenset of block indices (into ``product.irreps_out``) per product.
+        One frozenset of block indices (into ``product.irreps_out``) per product; all empty
+        when the method is not in :data:`CG_STRUCTURED_METHODS` (its coupling may not have the
+        Clebsch-Gordan tensor's symmetry).
     """
+    if not spec.products or spec.products[0].method not in CG_STRUCTURED_METHODS:
+        return tuple(frozenset() for _ in spec.products)
     out: list[frozenset[int]] = []
     previous: frozenset[int] = frozenset()
     for degree, product in enumerate(spec.products, start=2):

@@ -20,6 +20,7 @@ from equitens.nn.symmetric_contraction import (
 )
 from equitens.nn.vanishing_blocks import evaluated_products, vanishing_blocks
 from equitens.so3 import D_from_matrix
+from equitens.tp import registry
 from equitens.tp.registry import tensor_product_kernel
 
 IRREPS_A = "3x0e + 3x1o + 3x2e"
@@ -204,6 +205,25 @@ def test_the_vanishing_blocks_are_the_zero_couplings_of_an_entry_with_itself():
     assert [len(p.paths) for p in evaluated] == [21, 44]
     for kept, dropped in zip(evaluated, vanishing, strict=True):
         assert all(path.i_out not in dropped for path in kept.paths)
+
+
+def test_a_method_registered_elsewhere_is_evaluated_block_by_block(monkeypatch):
+    """Grouping and leaving out blocks rely on the Clebsch-Gordan structure of cg and the Gaunt
+    families; another registered method (here cg's kernels under another name) keeps every path
+    and every block, and gives the same numbers."""
+    monkeypatch.setitem(registry._FACTORIES, "cg_elsewhere", registry._FACTORIES["cg"])
+    spec = SymmetricContractionSpec.create(IRREPS_A, IRREPS_OUT, 3, method="cg_elsewhere")
+    assert last_degree(spec) is None
+    assert all(not v for v in vanishing_blocks(spec))
+    assert evaluated_products(spec) == spec.products
+    x, w, species = _inputs(spec, seed=7)
+    reference = SymmetricContractionSpec.create(IRREPS_A, IRREPS_OUT, 3)
+    np.testing.assert_allclose(
+        symmetric_contraction(spec, w, x, species, "kernel"),
+        symmetric_contraction(reference, w, x, species, "kernel"),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_each_degree_is_a_homogeneous_polynomial():
