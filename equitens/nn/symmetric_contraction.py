@@ -40,8 +40,8 @@ Each product ``T_{ν-1} (x) A`` is one ``"uuu"`` :class:`~equitens.tp.spec.Tenso
 Measured on one core of the 2-core CPU (N = 91 nodes, C = 32, A = 0e + 1o + 2e, outputs
 0e + 1o, correlation 3; the gradient with respect to the weights of the squared gradient with
 respect to A, i.e. what training on forces does; ``benchmarks/symmetric_contraction.py``, median
-of 10, one run): ``"kernel"`` 2.3 ms and 8.8 s to compile, ``"blocked"`` 11.1 ms and 3.1 s,
-``"dense"`` 12.8 ms and 2.5 s; at ``lmax = 3`` with 64 channels and 210 nodes, 88, 222 and 592
+of 10, one run): ``"kernel"`` 2.2 ms and 7.1 s to compile, ``"blocked"`` 10.5 ms and 2.6 s,
+``"dense"`` 12.2 ms and 1.8 s; at ``lmax = 3`` with 64 channels and 210 nodes, 76, 224 and 595
 ms. In a whole MACE training step ``"kernel"`` is 3.3x faster than ``"blocked"`` (ethanol, 32
 channels, lmax 2: 21 against 70 ms) for 16 s more compilation (35 against 19 s), and the
 default training run ends sooner with it (see the models guide), so it is what ``"auto"`` picks
