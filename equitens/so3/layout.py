@@ -63,17 +63,20 @@ def concat(parts: list[jax.Array], axis: int = -1) -> jax.Array:
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis)
 
 
-def split_blocks(x: jax.Array, irreps: Irreps) -> list[jax.Array]:
-    """``(..., irreps.dim)`` in the mul_ir layout -> one ``(..., mul, 2l+1)`` array per entry.
+def split_blocks(x: jax.Array, irreps: Irreps, layout: str = "mul_ir") -> list[jax.Array]:
+    """``(..., irreps.dim)`` -> one array per entry: ``(..., mul, 2l+1)`` in the mul_ir layout,
+    ``(..., 2l+1, mul)`` in the ir_mul layout.
 
     Examples:
         >>> import jax.numpy as jnp
         >>> [b.shape for b in split_blocks(jnp.zeros((5, 7)), Irreps("0e + 2x1o"))]
         [(5, 1, 1), (5, 2, 3)]
+        >>> [b.shape for b in split_blocks(jnp.zeros((5, 7)), Irreps("0e + 2x1o"), "ir_mul")]
+        [(5, 1, 1), (5, 3, 2)]
     """
     parts = split_sizes(x, [mul * ir.dim for mul, ir in irreps])
     return [
-        part.reshape(part.shape[:-1] + (mul, ir.dim))
+        part.reshape(part.shape[:-1] + ((mul, ir.dim) if layout == "mul_ir" else (ir.dim, mul)))
         for part, (mul, ir) in zip(parts, irreps, strict=True)
     ]
 

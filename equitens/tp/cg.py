@@ -45,7 +45,13 @@ import numpy as np
 from jax import lax
 
 from equitens.so3.clebsch_gordan import clebsch_gordan
-from equitens.so3.layout import concat, split_blocks, split_sizes
+from equitens.so3.layout import (
+    concat,
+    ir_mul_to_mul_ir,
+    mul_ir_to_ir_mul,
+    split_blocks,
+    split_sizes,
+)
 from equitens.tp.multilinear import multilinear
 from equitens.tp.pairs import pair_plan
 from equitens.tp.plan import DEFAULT_PLAN, Plan
@@ -332,8 +338,9 @@ class _Sparse:
     per-sample scalars ``(E, 1)`` per channel ``v``; ``"uuu"`` takes them as ``(E, U)``.
     """
 
-    def __init__(self, spec: TensorProductSpec):
+    def __init__(self, spec: TensorProductSpec, layout: str = "mul_ir"):
         self.spec = spec
+        self.layout = layout
         self.live = [
             (index, path)
             for index, path in enumerate(spec.paths)
@@ -343,10 +350,11 @@ class _Sparse:
     # -- helpers
     def _columns(self, x, irreps):
         """Column slices of a ``(E, dim)`` array: ``cols[i][m]`` is ``(E, mul)``."""
-        out = []
-        for block, (_mul, ir) in zip(split_blocks(x, irreps), irreps, strict=True):
-            out.append([block[:, :, m] for m in range(ir.dim)])
-        return out
+        ir_mul = self.layout == "ir_mul"  # there each column is contiguous
+        return [
+            [block[:, m, :] if ir_mul else block[:, :, m] for m in range(ir.dim)]
+            for block, (_, ir) in zip(split_blocks(x, irreps, self.layout), irreps, strict=True)
+        ]
 
     def _assemble(self, columns, irreps, e, dtype):
         """Inverse of ``_columns``: ``columns[i][m]`` (E, mul) or None -> ``(E, dim)``."""
@@ -354,7 +362,9 @@ class _Sparse:
         for cols, (mul, ir) in zip(columns, irreps, strict=True):
             filled = [c if c is not None else jnp.zeros((e, mul), dtype) for c in cols]
             blocks.append(
-                jnp.stack(filled, axis=-1).reshape(e, mul * ir.dim)
+                jnp.stack(filled, axis=1 if self.layout == "ir_mul" else -1).reshape(
+                    e, mul * ir.dim
+                )
                 if filled
                 else jnp.zeros((e, 0), dtype)
             )
@@ -572,7 +582,9 @@ def _intermediate_floats(spec: TensorProductSpec) -> int:
     return total
 
 
-def cg_kernel(spec: TensorProductSpec, plan: Plan = DEFAULT_PLAN) -> Callable:
+def cg_kernel(
+    spec: TensorProductSpec, plan: Plan = DEFAULT_PLAN, layout: str = "mul_ir"
+) -> Callable:
     """The Clebsch-Gordan kernel of a spec (registered as ``method="cg"``).
 
     Prefer :func:`~equitens.tp.registry.tensor_product_kernel`, which caches kernels per spec
@@ -602,9 +614,11 @@ def cg_kernel(spec: TensorProductSpec, plan: Plan = DEFAULT_PLAN) -> Callable:
         algorithm = "sparse" if small else "dense"
     if not _sparse_supported(spec):
         algorithm = "dense"
+    if layout == "ir_mul" and not (algorithm == "sparse" and spec.channel_mode == "uuu"):
+        return _converted(cg_kernel(spec, plan), spec, algorithm)
     slot_functions = None
     if algorithm == "sparse":
-        sparse = _Sparse(spec)
+        sparse = _Sparse(spec, layout)
 
         def apply(spec, x1, x2, w):
             return sparse.out(x1, x2, w)
@@ -672,7 +686,22 @@ def cg_kernel(spec: TensorProductSpec, plan: Plan = DEFAULT_PLAN) -> Callable:
         return out.reshape(leading + (spec.irreps_out.dim,))
 
     kernel.algorithm = algorithm
+    kernel.converts_layout = False
     return kernel
 
 
-register_method("cg", cg_kernel)
+def _converted(kernel: Callable, spec: TensorProductSpec, algorithm: str) -> Callable:
+    """The ``"ir_mul"`` kernel of an algorithm written in mul_ir: layouts converted around it."""
+
+    def converted(x1, x2, weights=None):
+        out = kernel(
+            ir_mul_to_mul_ir(x1, spec.irreps_in1), ir_mul_to_mul_ir(x2, spec.irreps_in2), weights
+        )
+        return mul_ir_to_ir_mul(out, spec.irreps_out)
+
+    converted.algorithm = algorithm
+    converted.converts_layout = True
+    return converted
+
+
+register_method("cg", cg_kernel, layouts=("mul_ir", "ir_mul"))

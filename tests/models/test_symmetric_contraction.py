@@ -16,11 +16,13 @@ from equitens.nn.last_degree import last_degree
 from equitens.nn.symmetric_contraction import (
     SymmetricContraction,
     SymmetricContractionSpec,
+    kernel_layout,
     symmetric_contraction,
 )
 from equitens.nn.vanishing_blocks import evaluated_products, vanishing_blocks
 from equitens.so3 import D_from_matrix
 from equitens.tp import registry
+from equitens.tp.plan import Plan
 from equitens.tp.registry import tensor_product_kernel
 
 IRREPS_A = "3x0e + 3x1o + 3x2e"
@@ -224,6 +226,27 @@ def test_a_method_registered_elsewhere_is_evaluated_block_by_block(monkeypatch):
         rtol=1e-12,
         atol=1e-12,
     )
+
+
+def test_the_kernel_algorithm_gives_the_same_numbers_in_both_layouts():
+    """With unrolled CG products the kernel algorithm runs in the ir_mul layout; where one product
+    runs the pair products (here all, ``cg_sparse_terms=0``) it stays in mul_ir. Values and the
+    force-training gradient (second order) agree."""
+    spec = SymmetricContractionSpec.create(IRREPS_A, IRREPS_OUT, 3)
+    plans = (Plan(), Plan(cg_sparse_terms=0))
+    assert [kernel_layout(spec, plan) for plan in plans] == ["ir_mul", "mul_ir"]
+    x, w, species = _inputs(spec, seed=11)
+
+    def training_gradient(plan):
+        def energy(x, w):
+            return jnp.sum(jnp.sin(symmetric_contraction(spec, w, x, species, "kernel", plan)))
+
+        return jax.grad(lambda w: jnp.sum(jax.grad(energy)(x, w) ** 2))(w)
+
+    values = [symmetric_contraction(spec, w, x, species, "kernel", plan) for plan in plans]
+    np.testing.assert_allclose(values[0], values[1], rtol=1e-12, atol=1e-12)
+    gradients = [jax.jit(training_gradient, static_argnums=0)(plan) for plan in plans]
+    np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-10, atol=1e-10)
 
 
 def test_each_degree_is_a_homogeneous_polynomial():
