@@ -592,7 +592,7 @@ def cg_kernel(
 
     Args:
         spec: the tensor product.
-        plan: how it runs (``plan.cg_algorithm``, ``plan.cg_sparse_terms``, ``plan.chunk``,
+        plan: how it runs (``plan.cg_algorithm``, ``plan.sparse_terms_for``, ``plan.chunk``,
             ``plan.fuse_gradients``).
 
     Returns:
@@ -610,7 +610,8 @@ def cg_kernel(
     """
     algorithm = plan.cg_algorithm  # "sparse" falls back to "dense" where it does not apply
     if algorithm == "auto":
-        small = _sparse_supported(spec) and _sparse_terms(spec) <= plan.cg_sparse_terms
+        limit = plan.sparse_terms_for(spec.channel_mode)
+        small = _sparse_supported(spec) and _sparse_terms(spec) <= limit
         algorithm = "sparse" if small else "dense"
     if not _sparse_supported(spec):
         algorithm = "dense"

@@ -21,14 +21,14 @@ benchmark (``--plan chunk=none``).
 
 Examples:
     >>> Plan()
-    Plan(chunk='auto', fuse_gradients=True, cg_algorithm='auto', cg_sparse_terms=300, \
+    Plan(chunk='auto', fuse_gradients=True, cg_algorithm='auto', cg_sparse_terms='auto', \
 gaunt_multilinear=True, s2_transform='auto', fourier_convolution='auto', interaction='auto')
     >>> Plan(chunk=None).chunk_budgets(1 << 16)
     (('default', None),)
     >>> Plan().chunk_budgets(1 << 16)
     (('cpu', 65536), ('default', None))
     >>> Plan.parse("chunk=none,cg_algorithm=dense")
-    Plan(chunk=None, fuse_gradients=True, cg_algorithm='dense', cg_sparse_terms=300, \
+    Plan(chunk=None, fuse_gradients=True, cg_algorithm='dense', cg_sparse_terms='auto', \
 gaunt_multilinear=True, s2_transform='auto', fourier_convolution='auto', interaction='auto')
 """
 
@@ -59,7 +59,8 @@ class Plan:
         cg_algorithm: Clebsch-Gordan algorithm, ``"auto"`` (m-selection sparsity for small
             products, dense above ``cg_sparse_terms`` terms), ``"dense"`` or ``"sparse"``
             (falls back to dense where sparsity does not apply).
-        cg_sparse_terms: the most nonzero CG terms for which ``"auto"`` picks ``"sparse"``.
+        cg_sparse_terms: the most nonzero CG terms for which ``"auto"`` picks ``"sparse"``;
+            ``"auto"``: per channel mode (:meth:`sparse_terms_for`).
         gaunt_multilinear: run Gaunt kernels through the multilinear derivative rules (fused
             first derivatives, chunkable passes); ``False``: plain JAX autodiff of the forward.
         s2_transform: spherical-grid transform, ``"auto"``, ``"fft"``, ``"dft"`` or ``"dense"``.
@@ -76,7 +77,7 @@ class Plan:
     chunk: int | str | None = "auto"
     fuse_gradients: bool = True
     cg_algorithm: str = "auto"
-    cg_sparse_terms: int = 300
+    cg_sparse_terms: int | str = "auto"
     gaunt_multilinear: bool = True
     s2_transform: str = "auto"
     fourier_convolution: str = "auto"
@@ -99,9 +100,11 @@ class Plan:
         for name in ("fuse_gradients", "gaunt_multilinear"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"Plan.{name} must be True or False, got {getattr(self, name)!r}")
-        if not isinstance(self.cg_sparse_terms, int) or self.cg_sparse_terms < 0:
+        terms = self.cg_sparse_terms
+        valid_terms = isinstance(terms, int) and not isinstance(terms, bool) and terms >= 0
+        if not (terms == "auto" or valid_terms):
             raise ValueError(
-                f"Plan.cg_sparse_terms must be a non-negative int, got {self.cg_sparse_terms!r}"
+                f"Plan.cg_sparse_terms must be 'auto' or a non-negative int, got {terms!r}"
             )
 
     def chunk_budgets(self, cpu_budget: int | None) -> tuple[tuple[str, int | None], ...]:
@@ -118,6 +121,25 @@ class Plan:
         if self.chunk == "auto":
             return (("cpu", cpu_budget), ("default", None))
         return (("default", self.chunk),)
+
+    def sparse_terms_for(self, channel_mode: str) -> int:
+        """The most nonzero Clebsch-Gordan terms of a product of ``channel_mode`` that
+        ``cg_algorithm="auto"`` unrolls (its compile time grows with them).
+
+        ``"auto"``: 300 for ``"uvu"``, whose other algorithm (A-first, in cache-sized chunks)
+        loses little to the unrolled one; 600 for ``"uuu"`` and ``"uvuv"``, whose other
+        algorithm (pair products) ran the MACE product basis at ``lmax = 3`` 1.5x slower (its
+        ``A (x) A`` has 428 terms; see the models guide).
+
+        Examples:
+            >>> Plan().sparse_terms_for("uvu"), Plan().sparse_terms_for("uuu")
+            (300, 600)
+            >>> Plan(cg_sparse_terms=100).sparse_terms_for("uuu")
+            100
+        """
+        if self.cg_sparse_terms != "auto":
+            return self.cg_sparse_terms
+        return 300 if channel_mode == "uvu" else 600
 
     def interaction_for(self, platform: str) -> str:
         """The interaction a kernel traced on ``platform`` (``jax.default_backend()``) runs.

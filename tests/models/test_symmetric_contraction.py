@@ -235,6 +235,9 @@ def test_the_kernel_algorithm_gives_the_same_numbers_in_both_layouts():
     spec = SymmetricContractionSpec.create(IRREPS_A, IRREPS_OUT, 3)
     plans = (Plan(), Plan(cg_sparse_terms=0))
     assert [kernel_layout(spec, plan) for plan in plans] == ["ir_mul", "mul_ir"]
+    # at lmax 3 too: A (x) A has 428 terms, under the default plan's 600 for "uuu" products
+    lmax3 = SymmetricContractionSpec.create("1x0e + 1x1o + 1x2e + 1x3o", "1x0e + 1x1o", 3)
+    assert kernel_layout(lmax3) == "ir_mul"
     x, w, species = _inputs(spec, seed=11)
 
     def training_gradient(plan):
