@@ -27,8 +27,8 @@ derivatives of every order:
 - ``"kernel"`` (default): the spec's own kernel from the registry (``method`` picks the family,
   e.g. ``"cg"``: unrolled sparse products). Where every product runs unrolled it works in the
   ir_mul layout (:func:`kernel_layout`: ``A`` is converted once, each component is then a
-  contiguous row of channels; 1.5x faster than mul_ir's strided columns at ``lmax = 2``,
-  below), else in mul_ir. The highest degree is never
+  contiguous row of channels; 1.5x faster than mul_ir's strided columns at ``lmax = 2``),
+  else in mul_ir. The highest degree is never
   formed: its blocks that share an irrep, a factor of ``A`` and an output are summed with their
   weights first, and one product per group gives the output (:mod:`equitens.nn.last_degree`;
   at ``lmax = 3``, 49 products become 13); and the blocks that vanish for every input (the odd
@@ -43,13 +43,13 @@ derivatives of every order:
 Measured on one core of the 2-core CPU (N = 91 nodes, C = 32, A = 0e + 1o + 2e, outputs
 0e + 1o, correlation 3; the gradient with respect to the weights of the squared gradient with
 respect to A, i.e. what training on forces does; ``benchmarks/symmetric_contraction.py``, median
-of 10, one run): ``"kernel"`` 2.2 ms and 7.1 s to compile, ``"blocked"`` 10.5 ms and 2.6 s,
-``"dense"`` 12.2 ms and 1.8 s; at ``lmax = 3`` with 64 channels and 210 nodes, 76, 224 and 595
-ms. In a whole MACE training step ``"kernel"`` is 3.3x faster than ``"blocked"`` (ethanol, 32
-channels, lmax 2: 21 against 70 ms) for 16 s more compilation (35 against 19 s), and the
-default training run ends sooner with it (see the models guide), so it is what ``"auto"`` picks
-for ``method="cg"``. All three give the same values (tested against
-each other).
+of 10, one run): ``"kernel"`` 1.35 ms and 7.8 s to compile, ``"blocked"`` 10.9 ms and 2.7 s,
+``"dense"`` 13.3 ms and 2.0 s; at ``lmax = 3`` with 64 channels and 210 nodes, 58, 221 and 585
+ms (compile 18.8, 6.3 and 3.5 s). In a whole MACE training step ``"kernel"`` was 3.3x faster
+than ``"blocked"`` (ethanol, 32 channels, lmax 2: 21 against 70 ms, before the ir_mul layout)
+for 16 s more compilation (35 against 19 s), and the default training run ends sooner with it
+(see the models guide), so it is what ``"auto"`` picks for ``method="cg"``. All three give the
+same values (tested against each other).
 
 **The Gaunt product basis** (``method="gaunt_grid"``, ``"gaunt_fourier"`` or ``"vector_gaunt"``,
 algorithm ``"gaunt"``, which ``"auto"`` picks for these methods) is another basis, not another
