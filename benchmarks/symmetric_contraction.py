@@ -5,7 +5,9 @@ The workload is what training on forces does to a layer: the gradient with respe
 weights of the squared gradient with respect to the input. Median of 10 jitted calls after one
 compile, float32. Rows: the CG product basis with each algorithm (``dense``, ``blocked``,
 ``kernel``) and the Gaunt product basis (``gaunt_grid``, ``gaunt_fourier``, ``vector_gaunt``;
-products of mixed spherical functions on one grid, :mod:`equitens.nn.gaunt_product_basis`).
+products of mixed spherical functions on one grid, :mod:`equitens.nn.gaunt_product_basis`);
+``layouts``: the first product ``A (x) A`` alone, unrolled, in the mul_ir and ir_mul layouts
+(forward, and the gradient of the squared gradient of a linear readout of it).
 
     python benchmarks/symmetric_contraction.py --nodes 91 --channels 32 --edges 1500
     python benchmarks/symmetric_contraction.py --lmax 3 --channels 64 --skip kernel,conv
@@ -33,6 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from equitens.conv import edge_convolution
 from equitens.nn.symmetric_contraction import product_basis_spec, symmetric_contraction
+from equitens.nn.vanishing_blocks import evaluated_products
+from equitens.so3.layout import mul_ir_to_ir_mul
+from equitens.tp.plan import Plan
+from equitens.tp.registry import tensor_product_kernel
 
 # (label, method, algorithm) of the product-basis rows
 ROWS = (
@@ -94,6 +100,39 @@ def product_basis_rows(args) -> None:
         print(
             f"product basis {label:18s} {median * 1e3:8.2f} ms   compile {compile_s:5.1f} s   "
             f"{spec.weight_numel} weights/species",
+            flush=True,
+        )
+
+
+def layout_rows(args) -> None:
+    """The first product ``A (x) A`` of the basis, unrolled, in each layout: forward and the
+    second-order step (the ``layouts`` rows; the basis runs in ir_mul where it can)."""
+    spec = product_basis_spec(
+        _natural(args.channels, args.lmax),
+        _natural(args.channels, args.lmax_out),
+        args.correlation,
+        "cg",
+    )
+    product = evaluated_products(spec)[0]
+    plan = Plan(cg_algorithm="sparse")
+    x = jax.random.normal(jax.random.PRNGKey(5), (args.nodes, product.irreps_in2.dim))
+    readout = jax.random.normal(jax.random.PRNGKey(6), (args.nodes, product.irreps_out.dim))
+    for layout in ("mul_ir", "ir_mul"):
+        kernel = tensor_product_kernel(product, plan, layout)
+        a = x if layout == "mul_ir" else mul_ir_to_ir_mul(x, product.irreps_in2)
+
+        def second_order(a, kernel=kernel):
+            def energy(a):  # a linear readout of T_2, as the weights of the basis are
+                return jnp.sum(kernel(a, a) * readout)
+
+            return jax.grad(lambda a: jnp.sum(jax.grad(energy)(a) ** 2))(a)
+
+        forward, _ = _time(lambda a, kernel=kernel: kernel(a, a), a, repeats=20)
+        median, compile_s = _time(second_order, a)
+        print(
+            f"A (x) A unrolled, {layout}  forward {forward * 1e3:6.2f} ms   2nd order "
+            f"{median * 1e3:7.2f} ms   compile {compile_s:5.1f} s   "
+            f"({len(product.paths)} paths)",
             flush=True,
         )
 
@@ -177,7 +216,8 @@ def main(argv=None) -> None:
         "--skip",
         default="",
         help="rows to skip, comma-separated: dense, blocked, kernel, gaunt_grid, gaunt_fourier, "
-        "vector_gaunt, conv, mace_cg, mace_gaunt_grid, mace_gaunt_fourier, mace_vector_gaunt",
+        "vector_gaunt, layouts, conv, mace_cg, mace_gaunt_grid, mace_gaunt_fourier, "
+        "mace_vector_gaunt",
     )
     parser.add_argument("--model-step", default=None, help="extxyz file: time MACE steps too")
     parser.add_argument("--batch", type=int, default=10, help="frames of --model-step")
@@ -186,6 +226,8 @@ def main(argv=None) -> None:
     args.skip = set(filter(None, args.skip.split(",")))
     args.mixes = [int(k) for k in args.mixes.split(",")]
     product_basis_rows(args)
+    if "layouts" not in args.skip:
+        layout_rows(args)
     if "conv" not in args.skip:
         conv_row(args)
     if args.model_step:
