@@ -15,6 +15,11 @@ both). The results agree with a default build to rounding: ``tests/test_compile_
 checks that against a subprocess compiled with XLA's defaults. A flag already named in
 ``XLA_FLAGS`` is left as it is, so ``XLA_FLAGS="--xla_backend_optimization_level=3
 --xla_cpu_use_fusion_emitters=true" pytest`` runs the suite as users compile.
+
+``pyproject.toml`` runs the suite in one process per core, at most four (pytest-xdist,
+``--dist loadfile``: each test file stays in one process, so the programs its tests compile are
+shared); on 2 cores that took the default suite from 720-810 s to 400 s. Each worker imports this
+file, so the settings above hold in all of them.
 """
 
 import doctest
