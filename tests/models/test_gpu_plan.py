@@ -1,6 +1,6 @@
 """The models' default plan on the accelerator: the force-training step of MACE and NequIP,
-lowered for CUDA on this CPU machine (``jax.export``), holds no chunk loop; lowered for the CPU,
-the unfused SO(2) convolution keeps its cache chunks (so the check can fail)."""
+lowered for CUDA and for TPU on this CPU machine (``jax.export``), holds no chunk loop; lowered
+for the CPU, the unfused SO(2) convolution keeps its cache chunks (so the check can fail)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import jraph
 import pytest
 
 from equitens.models.build import build_model
+from equitens.tp.plan import Plan
 
 NODES, EDGES = 64, 1 << 14  # enough edges for several CPU chunks
 
@@ -55,6 +56,20 @@ def test_force_training_step_has_no_chunk_loop_on_gpu(name, conv_method):
         unfused = {**config, "plan": {"interaction": "unfused"}}
         fn, args = _force_training_gradient(build_model({"model": unfused}, (1, 8), [0.0, 0.0]))
         assert _loops(fn, args, "cpu") > 0
+
+
+@pytest.mark.parametrize("name, conv_method", [("mace", "so2"), ("mace", "cg"), ("nequip", "so2")])
+@pytest.mark.parametrize("backend, platform", [("gpu", "cuda"), ("tpu", "tpu")])
+def test_the_interaction_an_accelerator_traces_has_no_chunk_loop(
+    name, conv_method, backend, platform
+):
+    """The interaction ``"auto"`` picks when traced on ``backend`` (here traced on the CPU, so it
+    is named explicitly), lowered for that platform: on TPU the XLA path runs unchunked."""
+    interaction = Plan().interaction_for(backend)
+    config = {"name": name, "conv_method": conv_method, "num_channels": 8, "lmax": 2}
+    config["plan"] = {"interaction": interaction}
+    fn, args = _force_training_gradient(build_model({"model": config}, (1, 8), [0.0, 0.0]))
+    assert _loops(fn, args, platform) == 0
 
 
 @pytest.mark.parametrize("name", ["mace", pytest.param("nequip", marks=pytest.mark.slow)])
