@@ -24,7 +24,12 @@
 #   tests           the fused interaction's tests, compiled by Triton (float64 and float32);
 #   second_order    the unfused cg at L = 1, 2 (the unrolled sparse kernels) with the default
 #                   plan, whose double backward is the slot expansion of its explicit contractions
-#                   (fastest on the CPU), against fuse_gradients=false.
+#                   (fastest on the CPU), against fuse_gradients=false;
+#   model_step_pair_products  the MACE step with `cg_sparse_terms=300`: the lmax-3 product
+#                   basis' A (x) A by pair products in mul_ir (the default before stop 25) instead
+#                   of unrolled in ir_mul (the default now, 1.3x faster on the CPU).
+# The tests step runs in one process (`-o addopts=` drops pyproject's pytest-xdist options: the
+# GPU machine has no pytest-xdist, and one GPU is shared badly by several workers).
 # The steps' limits add up to more than one call may run (600 s). If a call is cut short, the
 # next call resumes at the first step that did not finish: run(command="bash
 # benchmarks/gpu_issue10.sh STEP", ...), e.g. `... model_step_default`.
@@ -32,9 +37,10 @@ set -uo pipefail
 FROM=${1:-interaction}
 case "$FROM" in
   interaction | baselines | model_step_default | model_step_interaction_pallas) ;;
-  interaction_l4 | interaction_xla | tests | second_order) ;;
+  interaction_l4 | interaction_xla | tests | second_order | model_step_pair_products) ;;
   *) echo "unknown step '$FROM'; steps: interaction baselines model_step_default" \
-    "model_step_interaction_pallas interaction_l4 interaction_xla tests second_order" >&2
+    "model_step_interaction_pallas interaction_l4 interaction_xla tests second_order" \
+    "model_step_pair_products" >&2
     exit 2 ;;
 esac
 OUT=${OUT:-/tmp/out}
@@ -79,8 +85,15 @@ step interaction_l4 180 python3 -m benchmarks.interaction --isolate impl --L 4 \
   --methods cg,so2,cue --plan default --plan interaction=pallas --out "$OUT/interaction_l4.json"
 step interaction_xla 120 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 \
   --methods cg,so2 --plan interaction=xla --out "$OUT/interaction_xla.json"
-step tests 150 python3 -m pytest -q -x -p no:cacheprovider tests/tp/test_interaction.py \
+step tests 150 python3 -m pytest -q -x -o addopts= -p no:xdist -p no:cacheprovider tests/tp/test_interaction.py \
   tests/conv/test_so2_interaction.py tests/models/test_gpu_plan.py -k "not lowers"
 step second_order 120 python3 -m benchmarks.interaction --isolate impl --L 1,2 --methods cg \
   --plan interaction=unfused --plan interaction=unfused,fuse_gradients=false \
   --out "$OUT/interaction_second_order.json"
+if [ -n "$data" ]; then
+  step model_step_pair_products 150 python3 benchmarks/model_step.py --data "$data" --batch 32 \
+    --channels 128 --lmax 3 --models equitens --plan cg_sparse_terms=300 \
+    --out "$OUT/model_step_pair_products.json"
+else
+  step model_step_pair_products 5 echo "no .gpu-data/*train*.xyz: the model step is skipped"
+fi
