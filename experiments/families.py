@@ -19,7 +19,8 @@ structure (energy and forces of one structure), the parameter count, the express
 layer's family (see :func:`conv_expressivity` and :func:`product_expressivity`), and the epochs
 and steps done in the budget. ``--ethanol`` re-trains the three runs with the lowest aspirin
 force MAE on rMD17 ethanol and evaluates them on the out-of-distribution files of
-``ethanol/`` (H removal, two normal-mode scans).
+``ethanol/`` (H removal, two normal-mode scans); with ``--runs``, only those of the three that
+it names (so that two processes, one per core, can share them).
 
 Runs are resumable: a run whose JSON exists is skipped (a run folder without its JSON, an
 interrupted run, is started again), so the experiment can be done in pieces::
@@ -193,10 +194,14 @@ def load_results(results_dir: Path) -> dict[str, dict]:
     return found
 
 
-def best_runs(results: Mapping[str, dict], k: int = NUM_ETHANOL) -> list[str]:
-    """The ``k`` aspirin runs with the lowest test force MAE (ties: the order of :data:`RUNS`)."""
+def best_runs(
+    results: Mapping[str, dict], k: int = NUM_ETHANOL, among: list[str] | None = None
+) -> list[str]:
+    """The ``k`` aspirin runs with the lowest test force MAE (ties: the order of :data:`RUNS`),
+    keeping only those in ``among`` when given (``--ethanol --runs``: one process per core)."""
     done = [n for n in RUNS if n in results and _metric(results[n], "forces_mae") is not None]
-    return sorted(done, key=lambda n: _metric(results[n], "forces_mae"))[:k]
+    best = sorted(done, key=lambda n: _metric(results[n], "forces_mae"))[:k]
+    return best if among is None else [n for n in best if n in among]
 
 
 def _metric(result: Mapping, key: str, split: str = "test") -> float | None:
@@ -768,7 +773,7 @@ def plot(results: Mapping[str, dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     colours = {"mace": "tab:blue", "nequip": "tab:orange"}
-    points = 0
+    labels = []
     for name in RUNS:
         r = results.get(name)
         mae = _metric(r, "forces_mae") if r else None
@@ -777,9 +782,8 @@ def plot(results: Mapping[str, dict], path: Path) -> None:
         x = 1000 * r["timings"]["train_step_s"]
         marker = "s" if RUNS[name][2] not in ("cg", None) else "o"
         ax.scatter(x, mae, color=colours[RUNS[name][0]], marker=marker, zorder=3)
-        offset = (6, 5) if points % 2 == 0 else (6, -11)  # alternate: neighbours rarely overlap
-        ax.annotate(name, (x, mae), textcoords="offset points", xytext=offset, fontsize=8)
-        points += 1
+        labels.append((name, x, mae))
+    points = len(labels)
     ax.set_xscale("log")
     plain = FuncFormatter(lambda value, _: f"{value:g}")
     ax.xaxis.set_major_formatter(plain)
@@ -795,8 +799,9 @@ def plot(results: Mapping[str, dict], path: Path) -> None:
             Line2D([], [], color=colours["mace"], marker="s", ls="", label="MACE, Gaunt product"),
             Line2D([], [], color=colours["nequip"], marker="o", ls="", label="NequIP"),
         ]
-        ax.legend(handles=handles, fontsize=8, loc="best")
         ax.margins(x=0.15, y=0.12)
+        _place_labels(fig, ax, labels)
+        ax.legend(handles=handles, fontsize=8, loc="best")
     else:
         ax.text(0.5, 0.5, "not run yet", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlim(1, 1000)
@@ -804,6 +809,33 @@ def plot(results: Mapping[str, dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _place_labels(fig, ax, labels: list[tuple[str, float, float]]) -> None:
+    """Each point's name beside it, on the first side (right above, right below, left above,
+    left below) where it overlaps no marker and no name placed before it."""
+    sides = (((6, 5), "left"), ((6, -11), "left"), ((-6, 5), "right"), ((-6, -11), "right"))
+    from matplotlib.transforms import Bbox
+
+    fig.tight_layout()  # the final axes, so that the boxes below are where they will be drawn
+    renderer = fig.canvas.get_renderer()
+    centres = [ax.transData.transform((x, y)) for _, x, y in labels]
+    placed = [Bbox.from_bounds(cx - 5, cy - 5, 10, 10) for cx, cy in centres]  # the markers
+    for name, x, y in labels:
+        for offset, align in sides:
+            text = ax.annotate(
+                name, (x, y), textcoords="offset points", xytext=offset, fontsize=8, ha=align
+            )
+            box = text.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            text.remove()
+        else:  # crowded on every side: the first one
+            text = ax.annotate(
+                name, (x, y), textcoords="offset points", xytext=sides[0][0], fontsize=8
+            )
+            box = text.get_window_extent(renderer)
+        placed.append(box)
 
 
 def update_docs_page(page: Path, report: str) -> bool:
@@ -846,7 +878,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--budget-minutes", type=float, default=10.0)
     parser.add_argument("--runs", default=None, help="comma-separated run names (default: all)")
-    parser.add_argument("--ethanol", action="store_true", help="the best three runs on ethanol")
+    parser.add_argument(
+        "--ethanol",
+        action="store_true",
+        help="the best three runs on ethanol (with --runs: those of them it names)",
+    )
     parser.add_argument("--only-report", action="store_true", help="rebuild tables and figure")
     parser.add_argument("--quick", action="store_true", help="2-minute smoke run of everything")
     parser.add_argument("--timed-steps", type=int, default=20, help="timed train steps per run")
@@ -870,6 +906,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             best = best_runs(load_results(out_dir), count)
             if len(best) < count:
                 print(f"only {len(best)} aspirin runs are done: ethanol runs for {best}")
+            best = best_runs(load_results(out_dir), count, None if args.runs is None else names)
             for name in pending_runs(best, out_dir, "ethanol"):
                 run_one(name, "ethanol", args, out_dir, command.strip())
     print(write_report(out_dir, quick=args.quick))

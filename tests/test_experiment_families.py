@@ -81,6 +81,8 @@ def test_load_results_skips_broken_files_and_best_runs_ranks_by_force_mae(tmp_pa
     assert "broken" not in results and len(results) == 5
     assert F.best_runs(results) == ["nequip-so2", "mace-prod-gaunt_grid", "mace-cg"]
     assert F.best_runs(results, 1) == ["nequip-so2"]
+    among = ["mace-cg", "mace-conv-cp", "nequip-so2"]  # --ethanol --runs: those of the best three
+    assert F.best_runs(results, among=among) == ["nequip-so2", "mace-cg"]
 
 
 def test_count_frames_and_run_config(tmp_path):
