@@ -813,29 +813,32 @@ def plot(results: Mapping[str, dict], path: Path) -> None:
 
 def _place_labels(fig, ax, labels: list[tuple[str, float, float]]) -> None:
     """Each point's name beside it, on the first side (right above, right below, left above,
-    left below) where it overlaps no marker and no name placed before it."""
-    sides = (((6, 5), "left"), ((6, -11), "left"), ((-6, 5), "right"), ((-6, -11), "right"))
+    left below) where it overlaps no marker and no name placed before it (the first side when
+    none is free)."""
     from matplotlib.transforms import Bbox
 
+    sides = (((6, 5), "left"), ((6, -11), "left"), ((-6, 5), "right"), ((-6, -11), "right"))
     fig.tight_layout()  # the final axes, so that the boxes below are where they will be drawn
     renderer = fig.canvas.get_renderer()
     centres = [ax.transData.transform((x, y)) for _, x, y in labels]
     placed = [Bbox.from_bounds(cx - 5, cy - 5, 10, 10) for cx, cy in centres]  # the markers
-    for name, x, y in labels:
-        for offset, align in sides:
-            text = ax.annotate(
-                name, (x, y), textcoords="offset points", xytext=offset, fontsize=8, ha=align
-            )
-            box = text.get_window_extent(renderer)
-            if not any(box.overlaps(other) for other in placed):
-                break
-            text.remove()
-        else:  # crowded on every side: the first one
-            text = ax.annotate(
-                name, (x, y), textcoords="offset points", xytext=sides[0][0], fontsize=8
-            )
-            box = text.get_window_extent(renderer)
-        placed.append(box)
+
+    def annotate(label, side):
+        name, x, y = label
+        offset, align = side
+        return ax.annotate(
+            name, (x, y), textcoords="offset points", xytext=offset, fontsize=8, ha=align
+        )
+
+    def free(label, side) -> bool:
+        text = annotate(label, side)
+        box = text.get_window_extent(renderer)
+        text.remove()
+        return not any(box.overlaps(other) for other in placed)
+
+    for label in labels:
+        side = next((side for side in sides if free(label, side)), sides[0])
+        placed.append(annotate(label, side).get_window_extent(renderer))
 
 
 def update_docs_page(page: Path, report: str) -> bool:
@@ -903,10 +906,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             run_one(name, "aspirin", args, out_dir, command.strip())
         if args.ethanol or args.quick:
             count = QUICK["ethanol"] if args.quick else NUM_ETHANOL
-            best = best_runs(load_results(out_dir), count)
+            results = load_results(out_dir)
+            best = best_runs(results, count)
             if len(best) < count:
                 print(f"only {len(best)} aspirin runs are done: ethanol runs for {best}")
-            best = best_runs(load_results(out_dir), count, None if args.runs is None else names)
+            best = best_runs(results, count, None if args.runs is None else names)
             for name in pending_runs(best, out_dir, "ethanol"):
                 run_one(name, "ethanol", args, out_dir, command.strip())
     print(write_report(out_dir, quick=args.quick))
