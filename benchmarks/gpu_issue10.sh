@@ -25,7 +25,7 @@
 #   second_order    the unfused cg at L = 1, 2 (the unrolled sparse kernels) with the default
 #                   plan, whose double backward is the slot expansion of its explicit contractions
 #                   (fastest on the CPU), against fuse_gradients=false;
-#   model_step_pair_products  the MACE step with `cg_sparse_terms=300`: the lmax-3 product
+#   model_step_cg_sparse_terms_300  the MACE step with `cg_sparse_terms=300`: the lmax-3 product
 #                   basis' A (x) A by pair products in mul_ir (the default before stop 25) instead
 #                   of unrolled in ir_mul (the default now, 1.3x faster on the CPU).
 # The tests step runs in one process (`-o addopts=` drops pyproject's pytest-xdist options: the
@@ -37,10 +37,10 @@ set -uo pipefail
 FROM=${1:-interaction}
 case "$FROM" in
   interaction | baselines | model_step_default | model_step_interaction_pallas) ;;
-  interaction_l4 | interaction_xla | tests | second_order | model_step_pair_products) ;;
+  interaction_l4 | interaction_xla | tests | second_order | model_step_cg_sparse_terms_300) ;;
   *) echo "unknown step '$FROM'; steps: interaction baselines model_step_default" \
     "model_step_interaction_pallas interaction_l4 interaction_xla tests second_order" \
-    "model_step_pair_products" >&2
+    "model_step_cg_sparse_terms_300" >&2
     exit 2 ;;
 esac
 OUT=${OUT:-/tmp/out}
@@ -70,30 +70,25 @@ step interaction 270 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 
 step baselines 120 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 \
   --methods e3nn,cue --out "$OUT/interaction_baselines.json"
 data=$(ls .gpu-data/*train*.xyz 2>/dev/null | head -n 1)
-for plan in default interaction=pallas; do
-  name="model_step_${plan//[=,]/_}"
+model_step() {  # model_step PLAN MODELS: the issue's MACE step, as step model_step_<PLAN>
+  local name="model_step_${1//[=,]/_}"
   if [ -z "$data" ]; then  # still a step, so that resuming at it goes on to the next ones
     step "$name" 5 echo "no .gpu-data/*train*.xyz: the model step is skipped (see the header)"
-    continue
+    return
   fi
-  models=equitens
-  [ "$plan" = default ] && models=equitens,e3nn,cue
   step "$name" 150 python3 benchmarks/model_step.py --data "$data" --batch 32 --channels 128 \
-    --lmax 3 --models "$models" --plan "$plan" --out "$OUT/$name.json"
-done
+    --lmax 3 --models "$2" --plan "$1" --out "$OUT/$name.json"
+}
+model_step default equitens,e3nn,cue
+model_step interaction=pallas equitens
 step interaction_l4 180 python3 -m benchmarks.interaction --isolate impl --L 4 \
   --methods cg,so2,cue --plan default --plan interaction=pallas --out "$OUT/interaction_l4.json"
 step interaction_xla 120 python3 -m benchmarks.interaction --isolate impl --L 1,2,3 \
   --methods cg,so2 --plan interaction=xla --out "$OUT/interaction_xla.json"
-step tests 150 python3 -m pytest -q -x -o addopts= -p no:xdist -p no:cacheprovider tests/tp/test_interaction.py \
-  tests/conv/test_so2_interaction.py tests/models/test_gpu_plan.py -k "not lowers"
+step tests 150 python3 -m pytest -q -x -o addopts= -p no:xdist -p no:cacheprovider \
+  tests/tp/test_interaction.py tests/conv/test_so2_interaction.py tests/models/test_gpu_plan.py \
+  -k "not lowers"
 step second_order 120 python3 -m benchmarks.interaction --isolate impl --L 1,2 --methods cg \
   --plan interaction=unfused --plan interaction=unfused,fuse_gradients=false \
   --out "$OUT/interaction_second_order.json"
-if [ -n "$data" ]; then
-  step model_step_pair_products 150 python3 benchmarks/model_step.py --data "$data" --batch 32 \
-    --channels 128 --lmax 3 --models equitens --plan cg_sparse_terms=300 \
-    --out "$OUT/model_step_pair_products.json"
-else
-  step model_step_pair_products 5 echo "no .gpu-data/*train*.xyz: the model step is skipped"
-fi
+model_step cg_sparse_terms=300 equitens
