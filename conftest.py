@@ -16,6 +16,11 @@ checks that against a subprocess compiled with XLA's defaults. A flag already na
 ``XLA_FLAGS`` is left as it is, so ``XLA_FLAGS="--xla_backend_optimization_level=3
 --xla_cpu_use_fusion_emitters=true" pytest`` runs the suite as users compile.
 
+The command line switches jax's persistent compilation cache on
+(:mod:`equitens.compilation_cache`); the suite runs it in-process, so ``EQUITENS_COMPILATION_CACHE``
+defaults to ``off`` here: tests write nothing under ``~/.cache`` and every compilation they time
+or check is a real one (``tests/test_compilation_cache.py`` switches it on in temporary folders).
+
 ``pyproject.toml`` runs the suite in one process per core, at most four (pytest-xdist,
 ``--dist loadfile``: each test file stays in one process, so the programs its tests compile are
 shared); on 2 cores that took the default suite from 720-810 s to 400 s. Each worker imports this
@@ -42,6 +47,7 @@ def with_fast_compile(flags: str) -> str:
 
 # Importing jax and equitens starts no backend; the first array does, and reads XLA_FLAGS then.
 os.environ["XLA_FLAGS"] = with_fast_compile(os.environ.get("XLA_FLAGS", ""))
+os.environ.setdefault("EQUITENS_COMPILATION_CACHE", "off")
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_default_matmul_precision", "highest")
 

@@ -6,6 +6,10 @@ molecular dynamics compiles once per bucket rather than once per step, and evalu
 :func:`equitens.models.predict` under ``jax.jit``. Stress follows ASE's convention
 (``(1/V) dE/d strain``, eV/A^3, Voigt order ``xx yy zz yz xz xy``) and is given for cells periodic
 in all three directions only.
+
+Each bucket's compilation is paid again by every new process unless jax's persistent compilation
+cache is on: ``equitens md`` switches it on; in your own script call
+:func:`equitens.compilation_cache.enable_compilation_cache` once before the first step.
 """
 
 from __future__ import annotations

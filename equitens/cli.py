@@ -112,11 +112,16 @@ def _checkpoint_dtype(path, which: str = "best") -> str | None:
 
 
 def _start(dtype: str | None) -> None:
-    """The command line owns its process: it switches jax's x64 mode on at start-up for a float64
-    run, which the library never does by itself (:mod:`equitens.precision`)."""
+    """The command line owns its process, so at start-up it does what the library never does by
+    itself: it switches jax's x64 mode on for a float64 run (:mod:`equitens.precision`) and the
+    persistent compilation cache on (:mod:`equitens.compilation_cache`; a rerun, ``evaluate``
+    and ``md`` of a trained model then load its compiled programs instead of compiling them)."""
+    from equitens.compilation_cache import enable_compilation_cache
     from equitens.precision import enable_x64_for
 
     enable_x64_for(dtype or "float32")
+    directory = enable_compilation_cache()
+    print(f"compilation cache: {directory or 'off'}")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -188,6 +193,7 @@ def _md(args: argparse.Namespace) -> int:
     import ase.io
     import numpy as np
     from ase import units
+    from ase.constraints import FixCom
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import Stationary
 
@@ -204,6 +210,12 @@ def _md(args: argparse.Namespace) -> int:
     atoms = ase.io.read(args.structure)
     if not np.all(np.isfinite(atoms.positions)):
         raise ValueError(f"the structure {args.structure!r} has non-finite positions")
+    if len(atoms) < 2:
+        raise ValueError(
+            f"the structure {args.structure!r} has {len(atoms)} atom(s): MD holds the centre of "
+            "mass still, so it needs at least 2 (for an isolated atom's energy, use "
+            "equitens evaluate)"
+        )
     _start(_checkpoint_dtype(args.checkpoint))
     atoms.calc = EquitensCalculator.from_checkpoint(args.checkpoint)
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(atoms.calc.table.symbols))
@@ -216,12 +228,14 @@ def _md(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     thermalize_momenta(atoms, temperature_K=args.temperature, rng=rng)
     Stationary(atoms)
-    if args.ensemble == "langevin":
+    if args.ensemble == "langevin":  # the centre of mass held by a constraint (ASE >= 3.28)
+        atoms.set_constraint([*atoms.constraints, FixCom()])
         dyn = Langevin(
             atoms,
             args.timestep * units.fs,
             temperature_K=args.temperature,
             friction=args.friction / units.fs,
+            fixcm=False,
             rng=rng,
         )
     else:

@@ -132,6 +132,37 @@ def test_md_writes_a_trajectory(trained_run, tiny_xyz, tmp_path):
     assert all(np.all(np.isfinite(f.positions)) for f in frames)
 
 
+def test_langevin_md_holds_the_centre_of_mass_with_a_constraint(trained_run, tiny_xyz, tmp_path):
+    """Langevin runs with ASE's ``FixCom`` constraint, not its deprecated ``fixcm=True``
+    (a FutureWarning since ASE 3.28, which also divided by ``natoms - 1``)."""
+    import warnings
+
+    import ase.io
+
+    out = tmp_path / "langevin.xyz"
+    argv = ["md", "--checkpoint", str(trained_run), "--structure", f"{tiny_xyz}@-1"]
+    argv += ["--steps", "6", "--temperature", "600", "--interval", "2", "--out", str(out)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(argv) == 0
+    assert not [w for w in caught if "fixcm" in str(w.message)]
+    frames = ase.io.read(out, index=":")
+    centres = np.array([f.get_center_of_mass() for f in frames])
+    assert len(frames) == 4
+    assert np.ptp(np.linalg.norm(frames[-1].positions - frames[0].positions, axis=1)) > 0
+    np.testing.assert_allclose(centres - centres[0], 0.0, atol=1e-8)
+
+
+def test_md_of_a_single_atom_is_a_clear_error(trained_run, tiny_xyz, tmp_path, capsys):
+    import ase.io
+
+    one = tmp_path / "one.xyz"
+    ase.io.write(one, ase.io.read(f"{tiny_xyz}@-1")[:1])
+    argv = ["md", "--checkpoint", str(trained_run), "--structure", str(one), "--steps", "2"]
+    assert main([*argv, "--temperature", "300", "--out", str(tmp_path / "t.xyz")]) == 2
+    assert "needs at least 2" in capsys.readouterr().err
+
+
 def test_bad_arguments(capsys):
     assert main(["train", "training.epochs=0"]) == 2
     assert "training.epochs" in capsys.readouterr().err
