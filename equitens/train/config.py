@@ -53,6 +53,7 @@ _POSITIVE = (
     "optimizer.plateau_factor",
     "optimizer.min_lr_factor",
     "training.epochs",
+    "training.devices",
 )
 _NON_NEGATIVE = (
     "loss.energy_weight",

@@ -57,6 +57,7 @@ from equitens.train.optimizer import (
     make_optimizer,
     plateau_update,
 )
+from equitens.train.parallel import data_parallel, device_groups, local_devices
 
 __all__ = ["TrainState", "TrainingDivergedError", "epoch_seed", "make_train_step", "train"]
 
@@ -116,6 +117,7 @@ def make_train_step(
     weights: LossWeights,
     ema_decay: float | None,
     compute_stress: bool,
+    devices: int = 1,
 ) -> Callable:
     """The jit-compiled train step ``(state, batch, lr_factor) -> (state, loss, terms)``.
 
@@ -127,6 +129,8 @@ def make_train_step(
         weights: the loss weights.
         ema_decay: decay of the parameter EMA, or None.
         compute_stress: whether the loss needs the stress.
+        devices: data-parallel over this many local devices (:mod:`equitens.train.parallel`):
+            the batch then has a leading axis of that length, one padded batch per device.
 
     Returns:
         The compiled step; ``lr_factor`` (a scalar) multiplies the updates (plateau schedule).
@@ -154,16 +158,26 @@ def make_train_step(
         prediction = predict(model, params, batch, compute_stress=compute_stress)
         return weighted_loss(prediction, batch, weights)
 
-    @jax.jit
-    def step(state: TrainState, batch, lr_factor):
-        (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch)
+    def gradients(params, batch):
+        (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
+        return loss, terms, grads
+
+    def update(state: TrainState, grads, lr_factor) -> TrainState:
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         updates = jax.tree_util.tree_map(lambda u: (u * lr_factor).astype(u.dtype), updates)
         params = optax.apply_updates(state.params, updates)
         ema = state.ema_params
         if ema_decay is not None:
             ema = ema_update(ema, params, ema_decay, state.step)
-        return TrainState(params, opt_state, ema, state.step + 1), loss, terms
+        return TrainState(params, opt_state, ema, state.step + 1)
+
+    if devices > 1:
+        return data_parallel(gradients, update, local_devices(devices))
+
+    @jax.jit
+    def step(state: TrainState, batch, lr_factor):
+        loss, terms, grads = gradients(state.params, batch)
+        return update(state, grads, lr_factor), loss, terms
 
     return step
 
@@ -314,6 +328,8 @@ def train(
         _restore(run, resumed)
     (paths.run_dir / "config.yaml").write_text(dump_config(config))
     print(_model_line(config["model"]))
+    if config["training"]["devices"] > 1:
+        print(_devices_line(config))
 
     training = config["training"]
     t_start = time.perf_counter()
@@ -339,6 +355,16 @@ def _model_line(model: Mapping[str, Any]) -> str:
     if "plan" in model:
         line += f", {as_plan(model['plan']).describe(jax.default_backend())}"
     return line
+
+
+def _devices_line(config: Mapping[str, Any]) -> str:
+    """The data-parallel set-up, for the run log."""
+    devices = local_devices(config["training"]["devices"])
+    batch = config["data"]["batch_size"]
+    return (
+        f"data parallel over {len(devices)} {devices[0].platform} devices: {batch} graphs per "
+        f"device, {len(devices) * batch} per step (gradients averaged)"
+    )
 
 
 def _resume(config: dict, paths: _Paths) -> tuple[dict, dict | None]:
@@ -391,7 +417,16 @@ def _initialise(
     train_loader = make_loader(
         datasets.train, int(config["data"]["batch_size"]), True, int(config["seed"])
     )
-    total_steps = max(len(train_loader) * int(config["training"]["epochs"]), 1)
+    devices = config["training"]["devices"]
+    local_devices(devices)  # enough of them, before anything compiles
+    if len(train_loader) < devices:
+        raise ValueError(
+            f"training.devices={devices} needs at least {devices} training batches per step, but "
+            f"the training set makes {len(train_loader)} of data.batch_size="
+            f"{config['data']['batch_size']}: lower data.batch_size or training.devices"
+        )
+    steps_per_epoch = len(train_loader) // devices
+    total_steps = max(steps_per_epoch * int(config["training"]["epochs"]), 1)
     optimizer = make_optimizer(opt_config, total_steps=total_steps)
     model = build_model(config, datasets.species, np.asarray(datasets.atomic_energies))
 
@@ -412,9 +447,9 @@ def _initialise(
     compute_stress_train = weights.stress > 0 and _has_stress(datasets.train)
     compute_stress_eval = _has_stress(datasets.valid) or _has_stress(datasets.test)
     train_step = _cached(
-        ("train", model, predict, opt_key, weights, ema_decay, compute_stress_train),
+        ("train", model, predict, opt_key, weights, ema_decay, compute_stress_train, devices),
         lambda: make_train_step(
-            model, predict, optimizer, weights, ema_decay, compute_stress_train
+            model, predict, optimizer, weights, ema_decay, compute_stress_train, devices
         ),
     )
     eval_step = _cached(
@@ -477,10 +512,15 @@ def _train_epoch(run: _Run, epoch: int) -> list[float]:
         lambda seed: run.make_loader(run.datasets.train, batch_size, True, seed),
         int(config["seed"]),
     )
+    devices = config["training"]["devices"]
+    if devices > 1:  # one padded batch per device and step (equitens.train.parallel)
+        steps, loader = len(loader) // devices, device_groups(loader, devices)
+    else:
+        steps = len(loader)
     lr_factor = jnp.asarray(run.plateau.factor, run.dtype)
     losses = []
     description = f"epoch {epoch}/{int(config['training']['epochs'])}"
-    bar = _progress_bar(len(loader), description, bool(config["training"]["progress"]))
+    bar = _progress_bar(steps, description, bool(config["training"]["progress"]))
     for batch in loader:
         state, loss, terms = run.train_step(run.state, cast_batch(batch, run.dtype), lr_factor)
         loss = float(loss)
