@@ -25,6 +25,7 @@ COVERED_ELSEWHERE = {
     "data.md": "tests/data/test_docs_examples.py",
     "edge_convolution.md": "tests/conv/test_edge_convolution_docs.py",
     "gaunt.md": "tests/gaunt/test_docs.py",
+    "jax_md.md": "tests/models/test_jax_md.py",
     "modules.md": "tests/nn/test_docs_examples.py",
 }
 PAGES = [

@@ -1,0 +1,207 @@
+"""Energy functions for JAX MD: molecular dynamics that stays on the device, under ``jax.jit``.
+
+The ASE calculator (:mod:`equitens.calculator`) returns to Python at every step. `JAX MD
+<https://github.com/jax-md/jax-md>`_ keeps the whole simulation on the device (``lax.fori_loop``
+over steps, neighbour lists rebuilt on the device), which pays off most for small systems on a
+GPU. It takes an energy function ``energy(R, neighbor, **kwargs) -> scalar`` of the positions
+and a neighbour list, and its own displacement function; :func:`neighbor_energy_fn` builds one
+from an equitens potential, and :func:`energy_fn_from_checkpoint` from a training run. Forces are
+``-grad`` of it (``jax_md.quantity.force``), second derivatives work as in training.
+
+How a neighbour list becomes the model's graph (:mod:`equitens.models.graph` layout): the
+list's padding slots (index ``N``) become edges of an extra padding node to itself, and each
+edge's vector is the displacement function's ``displacement(R[receiver], R[sender])``: free
+space, periodic boxes (``space.periodic``) and fractional coordinates
+(``space.periodic_general``) alike. All three formats work: ``Dense`` (``(N, max_neighbours)``),
+``Sparse`` (``(2, capacity)``: receivers, senders) and ``OrderedSparse`` (each pair once; the
+reversed edges are added). Neighbours beyond the model's cutoff (JAX MD's list includes a skin)
+carry no message: the model's radial envelope is zero there. Build the list with
+``r_cutoff`` at least the model's cutoff.
+
+Nothing here imports ``jax_md``: the functions read ``neighbor.idx`` and ``neighbor.format``.
+
+Examples:
+    >>> import jax, jax.numpy as jnp, numpy as np
+    >>> from equitens.models import build_model
+    >>> model = build_model({"model": {"name": "mace", "cutoff": 3.0, "num_channels": 4,
+    ...     "lmax": 1, "correlation": 1, "num_interactions": 1, "radial_mlp": [8]}}, (1,), [0.0])
+    >>> R = jnp.array([[0.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 1.1, 0.2]])
+    >>> class Neighbors:  # what jax_md.partition.neighbor_list(..., format=Sparse) allocates
+    ...     idx = jnp.array([[0, 0, 1, 1, 2, 2, 3], [1, 2, 0, 2, 0, 1, 3]])  # 3: padding
+    ...     format = type("Format", (), {"name": "Sparse"})
+    >>> params = init_params(model, jax.random.PRNGKey(0), R, Neighbors, jnp.zeros(3, int),
+    ...     lambda a, b: a - b)
+    >>> energy = neighbor_energy_fn(model, params, jnp.zeros(3, int), lambda a, b: a - b)
+    >>> forces = -jax.grad(energy)(R, Neighbors)
+    >>> forces.shape, bool(jnp.abs(forces.sum(0)).max() < 1e-5)  # Newton's third law
+    ((3, 3), True)
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import jraph
+import numpy as np
+
+__all__ = ["energy_fn_from_checkpoint", "init_params", "neighbor_edges", "neighbor_energy_fn"]
+
+FORMATS = ("Dense", "Sparse", "OrderedSparse")
+"""The neighbour-list formats of JAX MD (``jax_md.partition.NeighborListFormat``)."""
+
+
+def neighbor_edges(neighbor: Any, num_atoms: int) -> tuple[jax.Array, jax.Array]:
+    """``(senders, receivers)`` of every directed edge of a JAX MD neighbour list.
+
+    Padding slots keep the index ``num_atoms`` in both arrays.
+
+    Args:
+        neighbor: a ``jax_md.partition.NeighborList`` (its ``idx`` and ``format``).
+        num_atoms: ``N``, the number of atoms (the list's padding index).
+
+    Returns:
+        Two ``(E,)`` integer arrays.
+
+    Raises:
+        ValueError: for a format that is not one of :data:`FORMATS`.
+
+    Examples:
+        >>> import numpy as np
+        >>> class Dense:
+        ...     idx = np.array([[1, 2], [0, 3], [0, 3]])  # atoms 1, 2: one neighbour, 3: padding
+        ...     format = type("Format", (), {"name": "Dense"})
+        >>> [a.tolist() for a in neighbor_edges(Dense, 3)]
+        [[1, 2, 0, 3, 0, 3], [0, 0, 1, 1, 2, 2]]
+    """
+    name = getattr(neighbor.format, "name", str(neighbor.format))
+    idx = jnp.asarray(neighbor.idx)
+    if name == "Dense":
+        receivers = jnp.repeat(jnp.arange(idx.shape[0]), idx.shape[1])
+        senders = idx.reshape(-1)
+        return senders, receivers
+    if name in ("Sparse", "OrderedSparse"):
+        receivers, senders = idx[0], idx[1]
+        if name == "OrderedSparse":  # each pair once: add the reversed edges
+            senders, receivers = (
+                jnp.concatenate([senders, receivers]),
+                jnp.concatenate([receivers, senders]),
+            )
+        return senders, receivers
+    raise ValueError(
+        f"unknown neighbour-list format {name!r}: build the list with jax_md.partition."
+        f"neighbor_list(..., format=partition.Sparse) (or one of {FORMATS})"
+    )
+
+
+def _graph(R, neighbor, species, displacement_fn, kwargs) -> jraph.GraphsTuple:
+    """The model's one-graph batch (plus a padding graph) for positions and a neighbour list."""
+    n = R.shape[0]
+    senders, receivers = neighbor_edges(neighbor, n)
+    real = (senders < n) & (receivers < n)
+    senders, receivers = jnp.where(real, senders, n), jnp.where(real, receivers, n)
+    positions = jnp.concatenate([R, jnp.zeros((1, 3), R.dtype)])
+    displacement = jax.vmap(functools.partial(displacement_fn, **kwargs))
+    vectors = displacement(positions[receivers], positions[senders])
+    raw = positions[receivers] - positions[senders]
+    # the model's vector is raw + shift @ cell: with a unit cell, the shift makes it the
+    # displacement function's (periodic images, fractional coordinates)
+    shifts = jnp.where(real[:, None], vectors.astype(R.dtype) - raw, 0.0)
+    species = jnp.asarray(species)
+    return jraph.GraphsTuple(
+        nodes={
+            "positions": positions,
+            "species": jnp.concatenate([species, jnp.zeros((1,), species.dtype)]),
+        },
+        edges={"unit_shifts": shifts},
+        globals={
+            "cell": jnp.broadcast_to(jnp.eye(3, dtype=R.dtype), (2, 3, 3)),
+            "weight": jnp.array([1.0, 0.0], R.dtype),
+        },
+        senders=senders,
+        receivers=receivers,
+        n_node=jnp.array([n, 1]),
+        n_edge=jnp.array([senders.shape[0], 0]),
+    )
+
+
+def _check_positions(R, species) -> None:
+    if R.ndim != 2 or R.shape[1] != 3:
+        raise ValueError(f"positions must have shape (N, 3), got {tuple(R.shape)}")
+    if np.shape(species) != (R.shape[0],):
+        raise ValueError(
+            f"species must have one entry per atom, shape ({R.shape[0]},), got "
+            f"{tuple(np.shape(species))}"
+        )
+
+
+def neighbor_energy_fn(
+    model: Any, params: Any, species: Any, displacement_fn: Callable
+) -> Callable:
+    """A JAX MD energy function ``energy(R, neighbor, **kwargs) -> scalar`` of a potential.
+
+    Args:
+        model: the potential (:func:`equitens.models.build_model`).
+        params: its parameters.
+        species: ``(N,)`` indices of the atoms' species in the model's species table (not
+            atomic numbers; :func:`energy_fn_from_checkpoint` maps those).
+        displacement_fn: JAX MD's ``displacement(Ra, Rb) -> Ra - Rb`` (from ``jax_md.space``);
+            the keyword arguments of ``energy`` go to it (e.g. ``box=``).
+
+    Returns:
+        The energy function (eV), jit-able and differentiable to any order.
+    """
+
+    def energy(R, neighbor, **kwargs):
+        R = jnp.asarray(R)
+        _check_positions(R, species)
+        graph = _graph(R, neighbor, species, displacement_fn, kwargs)
+        return model.apply(params, graph)[0]
+
+    return energy
+
+
+def init_params(
+    model: Any, key: jax.Array, R: Any, neighbor: Any, species: Any, displacement_fn: Callable
+) -> Any:
+    """Fresh parameters of ``model`` on the graph of ``R`` and ``neighbor`` (tests, examples)."""
+    R = jnp.asarray(R)
+    _check_positions(R, species)
+    return model.init(key, _graph(R, neighbor, species, displacement_fn, {}))
+
+
+def energy_fn_from_checkpoint(
+    path: str | pathlib.Path,
+    atomic_numbers: Sequence[int],
+    displacement_fn: Callable,
+    which: str = "best",
+) -> tuple[Callable, float]:
+    """The JAX MD energy function of a training run's checkpoint, for given atoms.
+
+    A checkpoint of a float64 run needs jax's x64 mode switched on beforehand
+    (:mod:`equitens.precision`).
+
+    Args:
+        path: a checkpoint file, or the folder of a training run.
+        atomic_numbers: ``(N,)`` atomic numbers of the atoms, in the order of ``R``.
+        displacement_fn: JAX MD's displacement function.
+        which: ``"best"`` or ``"latest"`` when ``path`` is a folder.
+
+    Returns:
+        ``(energy_fn, cutoff)``: the energy function and the model's cutoff (Angstrom), the
+        least ``r_cutoff`` for the neighbour list.
+
+    Raises:
+        ValueError: for an element the model was not trained on (the message names it), or a
+            checkpoint that is not a training run's.
+    """
+    from equitens.calculator import EquitensCalculator
+
+    calculator = EquitensCalculator.from_checkpoint(path, which)
+    species = jnp.asarray(calculator.table.index(np.asarray(atomic_numbers).reshape(-1)))
+    energy = neighbor_energy_fn(calculator.model, calculator.params, species, displacement_fn)
+    return energy, calculator.cutoff

@@ -1,0 +1,236 @@
+"""JAX MD energy functions (:mod:`equitens.jax_md`) against the ASE calculator, in float64.
+
+The same model gives the same energy and forces through a JAX MD neighbour list as through the
+calculator's graph: in free space (every pair listed, also those beyond the cutoff, which the
+envelope must silence), in a periodic box (minimum image) and in fractional coordinates, for the
+Dense, Sparse and OrderedSparse formats. The neighbour lists here are built by hand in JAX MD's
+layout; with jax-md installed (``pip install 'equitens[jax-md]'``), its own lists, an NVE run,
+the guide page's example (``"jax_md.md"``) and ``benchmarks/md_step.py`` are checked too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ase.io
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from equitens import data
+from equitens.calculator import EquitensCalculator
+from equitens.jax_md import init_params, neighbor_edges, neighbor_energy_fn
+from equitens.models import build_model
+
+
+@dataclasses.dataclass(frozen=True)
+class _Format:
+    name: str
+
+
+@jax.tree_util.register_pytree_node_class
+class _Neighbors:
+    """A neighbour list in JAX MD's layout (its ``idx``, and ``format`` as static data, as
+    ``jax_md.partition.NeighborList``), padded with ``N``."""
+
+    def tree_flatten(self):
+        return (self.idx,), self.format
+
+    @classmethod
+    def tree_unflatten(cls, fmt, children):
+        neighbors = cls.__new__(cls)
+        neighbors.idx, neighbors.format = children[0], fmt
+        return neighbors
+
+    def __init__(self, pairs: np.ndarray, n: int, fmt: str, padding: int = 3):
+        self.format = _Format(fmt)
+        receivers, senders = pairs
+        if fmt == "OrderedSparse":
+            keep = receivers < senders
+            receivers, senders = receivers[keep], senders[keep]
+        if fmt == "Dense":
+            width = max(np.bincount(receivers, minlength=n).max(), 1) + padding
+            idx = np.full((n, width), n)
+            for i in range(n):
+                row = senders[receivers == i]
+                idx[i, : len(row)] = row
+            self.idx = jnp.asarray(idx)
+        else:
+            pad = np.full((2, padding), n)
+            self.idx = jnp.asarray(np.concatenate([np.stack([receivers, senders]), pad], axis=1))
+
+
+def _all_pairs(n: int) -> np.ndarray:
+    i, j = np.nonzero(~np.eye(n, dtype=bool))
+    return np.stack([i, j])
+
+
+def _model(numbers, energies, cutoff, lmax=2, interactions=2):
+    config = {
+        "model": {
+            "name": "mace",
+            "cutoff": cutoff,
+            "num_channels": 4,
+            "lmax": lmax,
+            "correlation": 2,
+            "num_interactions": interactions,
+            "radial_mlp": [8],
+        }
+    }
+    return build_model(config, numbers, energies)
+
+
+def _compare(atoms, numbers, cutoff, displacement, R, scale=1.0, formats=None):
+    """Energy and forces of the calculator and of the JAX MD function agree (forces / scale:
+    with fractional coordinates the gradient is taken with respect to R / scale)."""
+    model = _model(numbers, [-1.0 * k for k in range(1, len(numbers) + 1)], cutoff)
+    params = EquitensCalculator.init_params(model, atoms, numbers, cutoff, jax.random.PRNGKey(3))
+    params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float64), params)
+    atoms.calc = EquitensCalculator(model, params, numbers, cutoff)
+    species = jnp.asarray(atoms.calc.table.index(atoms.numbers))
+    energy = neighbor_energy_fn(model, params, species, displacement)
+    expected_e, expected_f = atoms.get_potential_energy(), atoms.get_forces()
+    assert np.abs(expected_f).max() > 1e-3
+    for fmt in ("Sparse", "OrderedSparse", "Dense") if formats is None else formats:
+        neighbors = _Neighbors(_all_pairs(len(atoms)), len(atoms), fmt)
+        e, g = jax.jit(jax.value_and_grad(energy))(R, neighbors)
+        np.testing.assert_allclose(float(e), expected_e, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(-np.asarray(g) / scale, expected_f, rtol=0, atol=1e-10)
+    return energy
+
+
+def test_free_space_molecule_matches_the_calculator():
+    frames = ase.io.read(data.default_dataset_path("molecule"), index=":20")
+    atoms = [a for a in frames if len(a) > 1][0]
+    lengths = np.linalg.norm(atoms.positions[:, None] - atoms.positions[None], axis=-1)
+    cutoff = 2.5
+    assert lengths.max() > cutoff  # pairs beyond the cutoff are listed too
+    _compare(atoms, (1, 6, 8), cutoff, lambda a, b: a - b, jnp.asarray(atoms.positions))
+
+
+def _copper():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 2, 2))  # 32 atoms, box 7.2 A
+    atoms.rattle(0.1, seed=1)
+    atoms.wrap()
+    return atoms, 7.2
+
+
+def test_periodic_box_and_fractional_coordinates_match_the_calculator():
+    atoms, box = _copper()
+    cutoff = 3.4  # below half the box: the minimum image is the only image in range
+
+    def periodic(a, b):
+        d = a - b
+        return d - box * jnp.round(d / box)
+
+    _compare(atoms, (29,), cutoff, periodic, jnp.asarray(atoms.positions))
+
+    def fractional(a, b):
+        d = a - b
+        return box * (d - jnp.round(d))
+
+    _compare(
+        atoms,
+        (29,),
+        cutoff,
+        fractional,
+        jnp.asarray(atoms.positions / box),
+        scale=box,
+        formats=("Sparse",),
+    )
+
+
+def test_padding_and_bad_input():
+    model = _model((1,), [0.0], 3.0, lmax=1, interactions=1)
+    R = jnp.array([[0.0, 0, 0], [0.8, 0, 0], [0.0, 0.9, 0]])
+    species = jnp.zeros(3, int)
+    neighbors = _Neighbors(_all_pairs(3), 3, "Sparse", padding=5)
+    params = init_params(model, jax.random.PRNGKey(0), R, neighbors, species, lambda a, b: a - b)
+    energy = neighbor_energy_fn(model, params, species, lambda a, b: a - b)
+    fewer = _Neighbors(_all_pairs(3), 3, "Sparse", padding=1)
+    assert float(energy(R, neighbors)) == pytest.approx(float(energy(R, fewer)), abs=1e-12)
+    hessian = jax.jit(jax.jacrev(jax.grad(energy)))(R, neighbors)  # through the padding too
+    assert np.all(np.isfinite(hessian))
+    with pytest.raises(ValueError, match=r"shape \(N, 3\)"):
+        energy(R[:, :2], neighbors)
+    with pytest.raises(ValueError, match="one entry per atom"):
+        energy(R[:2], neighbors)
+    neighbors.format = _Format("Triangular")
+    with pytest.raises(ValueError, match="unknown neighbour-list format 'Triangular'"):
+        neighbor_edges(neighbors, 3)
+
+
+def test_with_jax_md_itself():
+    """jax-md's own neighbour list (receivers first in ``idx``), and a short NVE run on the
+    device that conserves the energy."""
+    jax_md = pytest.importorskip("jax_md", reason="jax-md is not installed (pip install jax-md)")
+    from jax_md import partition, quantity, simulate, space
+
+    atoms, box = _copper()
+    cutoff = 3.4
+    displacement, shift = space.periodic(box)
+    energy = _compare(atoms, (29,), cutoff, displacement, jnp.asarray(atoms.positions), formats=())
+    R = jnp.asarray(atoms.positions)
+    expected = atoms.get_potential_energy()
+    for fmt in (partition.Sparse, partition.OrderedSparse, partition.Dense):
+        neighbor_fn = partition.neighbor_list(
+            displacement, box, r_cutoff=cutoff, dr_threshold=0.4, format=fmt
+        )
+        neighbors = neighbor_fn.allocate(R)
+        assert float(energy(R, neighbors)) == pytest.approx(expected, abs=1e-10)
+
+    neighbor_fn = partition.neighbor_list(displacement, box, cutoff, 0.4, format=partition.Sparse)
+    init, apply = simulate.nve(energy, shift, dt=1e-3)
+    state = init(jax.random.PRNGKey(0), R, mass=63.5, kT=0.01, neighbor=neighbor_fn.allocate(R))
+
+    def total(state, neighbors):
+        kinetic = quantity.kinetic_energy(momentum=state.momentum, mass=state.mass)
+        return energy(state.position, neighbors) + kinetic
+
+    @jax.jit
+    def run(state, neighbors):
+        def step(_, carry):
+            state, neighbors = carry
+            state = apply(state, neighbor=neighbors)
+            return state, neighbors.update(state.position)
+
+        return jax.lax.fori_loop(0, 100, step, (state, neighbors))
+
+    neighbors = neighbor_fn.allocate(R)
+    start = total(state, neighbors)
+    state, neighbors = run(state, neighbors)
+    assert not neighbors.did_buffer_overflow
+    assert float(jnp.max(jnp.abs(state.position - R))) > 1e-4  # the atoms moved
+    assert float(total(state, neighbors)) == pytest.approx(float(start), abs=1e-5)
+    assert jax_md is not None
+
+
+def test_the_guide_page_and_the_benchmark(tmp_path, monkeypatch):
+    """``docs/guide/jax_md.md`` prints what it says (it trains a short run into ``runs/``), and
+    ``benchmarks/md_step.py`` times that run with both integrators."""
+    pytest.importorskip("jax_md", reason="jax-md is not installed (pip install jax-md)")
+    from benchmarks import md_step
+    from tests._docs import GUIDE, check_examples
+
+    monkeypatch.chdir(tmp_path)
+    namespace = check_examples(GUIDE / "jax_md.md")
+    structure = tmp_path / "start.xyz"
+    ase.io.write(structure, namespace["atoms"])
+    result = md_step.main(
+        [
+            "--checkpoint",
+            str(namespace["run"]["run_dir"]),
+            "--structure",
+            str(structure),
+            "--steps",
+            "50",
+            "--out",
+            str(tmp_path / "md.json"),
+        ]
+    )
+    methods = [record["method"] for record in result["records"]]
+    assert methods == ["ase", "jax_md"]
+    assert all(record["step_ms"] > 0 for record in result["records"])
+    assert abs(result["records"][1]["energy_drift_eV"]) < 0.01
