@@ -6,7 +6,8 @@ Both run NVE (velocity Verlet, 0.5 fs) of the same checkpoint from the same stru
   (what ``equitens md`` runs: Python between steps, a neighbour list per step);
 * ``jax_md``: ``jax_md.simulate.nve`` with :func:`equitens.jax_md.energy_fn_from_checkpoint`
   and a JAX MD ``Sparse`` neighbour list updated every step, ``--steps`` steps in one
-  ``lax.fori_loop`` under ``jax.jit`` (nothing leaves the device).
+  ``lax.fori_loop`` under ``jax.jit`` (:func:`equitens.jax_md.run_steps`: nothing leaves the
+  device).
 
 Free space (a molecule; the structure's cell is ignored). Each is timed over ``--steps`` steps
 after a warm-up that compiles it; the JAX MD row also reports its compile time and the drift of
@@ -66,7 +67,7 @@ def jax_md_row(checkpoint: str, atoms, steps: int) -> dict:
     jax_md = require("jax_md", extra="jax-md", feature="benchmarks/md_step.py")
     from jax_md import partition, quantity, simulate, space
 
-    from equitens.jax_md import energy_fn_from_checkpoint
+    from equitens.jax_md import energy_fn_from_checkpoint, run_steps
 
     displacement, shift = space.free()
     energy, cutoff = energy_fn_from_checkpoint(checkpoint, atoms.numbers, displacement)
@@ -81,14 +82,7 @@ def jax_md_row(checkpoint: str, atoms, steps: int) -> dict:
         jax.random.PRNGKey(0), positions, mass=masses, kT=300 * units.kB, neighbor=neighbors
     )
 
-    @jax.jit
-    def run(state, neighbors):
-        def step(_, carry):
-            state, neighbors = carry
-            state = apply(state, neighbor=neighbors)
-            return state, neighbors.update(state.position)
-
-        return jax.lax.fori_loop(0, steps, step, (state, neighbors))
+    run = run_steps(apply, steps)
 
     def total(state, neighbors):
         kinetic = quantity.kinetic_energy(momentum=state.momentum, mass=state.mass)

@@ -49,7 +49,13 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 
-__all__ = ["energy_fn_from_checkpoint", "init_params", "neighbor_edges", "neighbor_energy_fn"]
+__all__ = [
+    "energy_fn_from_checkpoint",
+    "init_params",
+    "neighbor_edges",
+    "neighbor_energy_fn",
+    "run_steps",
+]
 
 FORMATS = ("Dense", "Sparse", "OrderedSparse")
 """The neighbour-list formats of JAX MD (``jax_md.partition.NeighborListFormat``)."""
@@ -205,3 +211,44 @@ def energy_fn_from_checkpoint(
     species = jnp.asarray(calculator.table.index(np.asarray(atomic_numbers).reshape(-1)))
     energy = neighbor_energy_fn(calculator.model, calculator.params, species, displacement_fn)
     return energy, calculator.cutoff
+
+
+def run_steps(apply: Callable, steps: int) -> Callable:
+    """``steps`` steps of a JAX MD integrator in one jitted ``lax.fori_loop``, the neighbour list
+    updated after each: ``run(state, neighbors) -> (state, neighbors)``.
+
+    Check ``neighbors.did_buffer_overflow`` afterwards: when it is true, the list ran out of
+    capacity; allocate a larger one (``neighbor_fn.allocate(state.position)``) and run again.
+
+    Args:
+        apply: the integrator's step, ``apply(state, neighbor=...) -> state`` (e.g. the second
+            function of ``jax_md.simulate.nve``).
+        steps: how many steps.
+
+    Returns:
+        The jitted function.
+
+    Examples:
+        >>> from typing import NamedTuple
+        >>> import jax.numpy as jnp
+        >>> class State(NamedTuple):  # stand-ins for JAX MD's state and neighbour list
+        ...     position: jax.Array
+        >>> class Neighbors(NamedTuple):
+        ...     idx: jax.Array
+        ...     def update(self, position):
+        ...         return self
+        >>> run = run_steps(lambda state, neighbor: State(state.position + 0.5), 10)
+        >>> float(run(State(jnp.zeros(())), Neighbors(jnp.zeros(2)))[0].position)
+        5.0
+    """
+
+    def step(_, carry):
+        state, neighbors = carry
+        state = apply(state, neighbor=neighbors)
+        return state, neighbors.update(state.position)
+
+    @jax.jit
+    def run(state, neighbors):
+        return jax.lax.fori_loop(0, steps, step, (state, neighbors))
+
+    return run

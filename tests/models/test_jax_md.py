@@ -21,7 +21,7 @@ from ase.build import bulk
 
 from equitens import data
 from equitens.calculator import EquitensCalculator
-from equitens.jax_md import init_params, neighbor_edges, neighbor_energy_fn
+from equitens.jax_md import init_params, neighbor_edges, neighbor_energy_fn, run_steps
 from equitens.models import build_model
 
 
@@ -189,15 +189,7 @@ def test_with_jax_md_itself():
         kinetic = quantity.kinetic_energy(momentum=state.momentum, mass=state.mass)
         return energy(state.position, neighbors) + kinetic
 
-    @jax.jit
-    def run(state, neighbors):
-        def step(_, carry):
-            state, neighbors = carry
-            state = apply(state, neighbor=neighbors)
-            return state, neighbors.update(state.position)
-
-        return jax.lax.fori_loop(0, 100, step, (state, neighbors))
-
+    run = run_steps(apply, 100)
     neighbors = neighbor_fn.allocate(R)
     start = total(state, neighbors)
     state, neighbors = run(state, neighbors)
