@@ -3,7 +3,8 @@
 1. One data-parallel step of a real (tiny) MACE on two batches against two single-device steps,
    in float64 with plain SGD (linear in the gradient, so the data-parallel step must land on the
    average of the two single-batch steps exactly, to rounding).
-2. ``train`` end to end with ``training.devices=2``: steps, checkpoints, finite losses.
+2. ``train`` end to end with ``training.devices=2``: steps, checkpoints, finite losses, and a
+   run resumed from its checkpoint ends where an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import optax  # noqa: E402
 from equitens.data import GraphLoader  # noqa: E402
 from equitens.models import build_model, predict  # noqa: E402
 from equitens.train import load_config, train  # noqa: E402
+from equitens.train.checkpoint import load_checkpoint  # noqa: E402
 from equitens.train.datasets import prepare_datasets, resolve_auto_model_keys  # noqa: E402
 from equitens.train.evaluate import cast_batch  # noqa: E402
 from equitens.train.loop import TrainState, make_train_step  # noqa: E402
@@ -77,11 +79,23 @@ def step_check() -> dict:
 
 
 def train_check(out: str) -> dict:
-    overrides = [*TINY, "training.epochs=2", "training.devices=2", f"output_dir={out}", "name=dp"]
-    results = train(load_config(overrides=overrides))
+    """Two epochs, then resumed to three; against three uninterrupted epochs."""
+    common = [*TINY, "training.devices=2", f"output_dir={out}"]
+    results = train(load_config(overrides=[*common, "training.epochs=2", "name=dp"]))
+    resumed = train(load_config(overrides=[*common, "training.epochs=3", "name=dp", "resume=true"]))
+    straight = train(load_config(overrides=[*common, "training.epochs=3", "name=straight"]))
+    final = [
+        jax.tree.leaves(load_checkpoint(r["run_dir"], "latest")["train_params"])
+        for r in (resumed, straight)
+    ]
     return {
         "steps": results["steps"],
         "epochs": results["epochs"],
+        "resumed_steps": resumed["steps"],
+        "resume_error": max(
+            float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+            for a, b in zip(*final, strict=True)
+        ),
         "forces_mae": results["test"]["forces_mae"],
         "run_dir": str(results["run_dir"]),
     }

@@ -44,6 +44,8 @@ def test_two_devices_average_the_gradients_of_their_batches(tmp_path):
     assert report["param_devices"] == 2  # the parameters live on both devices
     # 24 training frames and the 3 isolated atoms in batches of 4: 7 batches, 3 steps an epoch
     assert (report["epochs"], report["steps"]) == (2, 6)
+    assert report["resumed_steps"] == 9
+    assert report["resume_error"] < 1e-12  # resumed: the parameters of an uninterrupted run
     assert np.isfinite(report["forces_mae"])
     checkpoints = pathlib.Path(report["run_dir"]) / "checkpoints"
     assert (checkpoints / "best.ckpt").is_file() and (checkpoints / "latest.ckpt").is_file()
