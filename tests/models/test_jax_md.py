@@ -199,6 +199,33 @@ def test_with_jax_md_itself():
     assert jax_md is not None
 
 
+def test_jax_md_stress_is_minus_the_calculator_stress():
+    """Through ``space.periodic_general`` (a strained, rattled copper box in fractional
+    coordinates), JAX MD's ``quantity.stress`` differentiates the energy function with respect
+    to the box: it equals the calculator's stress with JAX MD's sign (the opposite of ASE's)."""
+    pytest.importorskip("jax_md", reason="jax-md is not installed (pip install jax-md)")
+    from jax_md import partition, quantity, space
+
+    atoms, _ = _copper()
+    atoms.set_cell(atoms.cell * [1.0, 1.02, 0.98], scale_atoms=True)
+    box = jnp.asarray(np.array(atoms.cell).T)  # JAX MD: lattice vectors are columns
+    displacement, _ = space.periodic_general(box, fractional_coordinates=True)
+    cutoff = 3.4
+    fractional = jnp.asarray(atoms.get_scaled_positions())
+    energy = _compare(atoms, (29,), cutoff, displacement, fractional, formats=())
+    neighbor_fn = partition.neighbor_list(
+        displacement, box, cutoff, 0.3, format=partition.Sparse, fractional_coordinates=True
+    )
+    neighbors = neighbor_fn.allocate(fractional)
+    expected = atoms.get_stress(voigt=False)
+    assert np.abs(expected).max() > 1e-4
+    assert float(energy(fractional, neighbors)) == pytest.approx(
+        atoms.get_potential_energy(), abs=1e-10
+    )
+    stress = quantity.stress(energy, fractional, box, neighbor=neighbors)
+    np.testing.assert_allclose(np.asarray(stress), -expected, rtol=0, atol=1e-12)
+
+
 def test_the_guide_page_and_the_benchmark(tmp_path, monkeypatch):
     """``docs/guide/jax_md.md`` prints what it says (it trains a short run into ``runs/``), and
     ``benchmarks/md_step.py`` times that run with both integrators."""
