@@ -38,7 +38,7 @@ import optax
 from equitens.precision import run_dtype
 from equitens.tp.plan import as_plan
 from equitens.train.checkpoint import load_checkpoint, restore_tree, save_checkpoint
-from equitens.train.config import default_config, dump_config, load_config, validate_config
+from equitens.train.config import default_config, dump_config, load_config
 from equitens.train.datasets import Datasets, prepare_datasets, resolve_auto_model_keys
 from equitens.train.evaluate import (
     cast_batch,
@@ -395,8 +395,8 @@ def _resume(config: dict, paths: _Paths) -> tuple[dict, dict | None]:
     }
     saved["resume"] = True
     saved["name"], saved["output_dir"] = config["name"], config["output_dir"]
-    validate_config(saved)
-    return saved, resumed
+    # over the defaults: a run saved before a key existed gets its default (validated there)
+    return load_config(base=saved), resumed
 
 
 def _initialise(

@@ -169,6 +169,25 @@ def test_an_existing_run_is_not_overwritten(tmp_path, data):
         train(S.tiny_config(tmp_path, name="other", resume=True), **S.factories(data))
 
 
+def test_resume_of_a_run_saved_before_a_key_existed(tmp_path, data):
+    """A checkpoint written by an earlier version lacks the keys added since (here
+    ``training.devices``): resume fills them with their defaults instead of failing."""
+    from equitens.train.checkpoint import save_checkpoint
+
+    train(S.tiny_config(tmp_path, name="old", training={"epochs": 1}), **S.factories(data))
+    latest = tmp_path / "old" / "checkpoints" / "latest.ckpt"
+    state = load_checkpoint(latest)
+    del state["config"]["training"]["devices"]
+    state["species"] = np.asarray(state["species"].atomic_numbers)  # as the loop saves it
+    save_checkpoint(latest, state)
+    resumed = train(
+        S.tiny_config(tmp_path, name="old", resume=True, training={"epochs": 2}),
+        **S.factories(data),
+    )
+    assert resumed["epochs"] == 2
+    assert load_config(tmp_path / "old" / "config.yaml")["training"]["devices"] == 1
+
+
 def test_a_corrupted_latest_checkpoint_stops_resume_and_is_kept(tmp_path, data):
     train(S.tiny_config(tmp_path, training={"epochs": 1}), **S.factories(data))
     latest = tmp_path / "run" / "checkpoints" / "latest.ckpt"
