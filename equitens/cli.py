@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default=None, help="write the errors (and per-frame energies) to this JSON file"
     )
 
-    p = sub.add_parser("md", help="molecular dynamics with a trained potential (ASE)")
+    p = sub.add_parser("md", help="molecular dynamics with a trained potential (ASE or JAX MD)")
     p.add_argument("--checkpoint", required=True, help="run folder or .ckpt file")
     p.add_argument("--structure", required=True, help="starting structure (any ASE format)")
     p.add_argument("--steps", type=int, required=True)
@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=int, default=10, help="write a frame every N steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="trajectory file (extxyz)")
+    p.add_argument(
+        "--engine",
+        choices=("ase", "jax-md"),
+        default="ase",
+        help="ase: ASE's integrators with the calculator; jax-md: JAX MD on the device, "
+        "--interval steps per jitted loop (pip install 'equitens[jax-md]')",
+    )
 
     sub.add_parser(
         "datagen", help="generate training data (see: equitens datagen --help)", add_help=False
@@ -192,18 +199,6 @@ def _energy_only_note(args: argparse.Namespace, errors: dict) -> str:
 def _md(args: argparse.Namespace) -> int:
     import ase.io
     import numpy as np
-    from ase import units
-    from ase.constraints import FixCom
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import Stationary
-
-    try:
-        from ase.md.velocitydistribution import thermalize_momenta
-    except ImportError:  # ASE < 3.26
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
-    from ase.md.verlet import VelocityVerlet
-
-    from equitens.calculator import EquitensCalculator
 
     if args.steps < 0 or args.interval < 1 or args.timestep <= 0:
         raise ValueError("--steps must be >= 0, --interval >= 1 and --timestep > 0")
@@ -217,6 +212,40 @@ def _md(args: argparse.Namespace) -> int:
             "equitens evaluate)"
         )
     _start(_checkpoint_dtype(args.checkpoint))
+    out = pathlib.Path(args.out)
+    if out.exists():
+        out.unlink()
+
+    def write_frame(frame) -> None:
+        ase.io.write(out, frame, format="extxyz", append=True)
+
+    run = _md_jax if args.engine == "jax-md" else _md_ase
+    start, end = run(args, atoms, write_frame)
+    print(
+        f"{args.steps} {args.ensemble} steps of {args.timestep} fs ({args.engine}): total energy "
+        f"{start.get_total_energy():.4f} -> {end.get_total_energy():.4f} eV, temperature "
+        f"{end.get_temperature():.1f} K; trajectory: {out}"
+    )
+    return 0
+
+
+def _md_ase(args: argparse.Namespace, atoms, write_frame) -> tuple:
+    """ASE's integrators with the calculator; returns the first and the last frame."""
+    import numpy as np
+    from ase import units
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.constraints import FixCom
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import Stationary
+
+    try:
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # ASE < 3.26
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+
+    from equitens.calculator import EquitensCalculator
+
     atoms.calc = EquitensCalculator.from_checkpoint(args.checkpoint)
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(atoms.calc.table.symbols))
     if unknown:
@@ -240,22 +269,38 @@ def _md(args: argparse.Namespace) -> int:
         )
     else:
         dyn = VelocityVerlet(atoms, args.timestep * units.fs)
-    out = pathlib.Path(args.out)
-    if out.exists():
-        out.unlink()
-    start = atoms.get_total_energy()
-
-    def write_frame() -> None:
-        ase.io.write(out, atoms, format="extxyz", append=True)
-
-    dyn.attach(write_frame, interval=args.interval)  # also called before the first step
+    start = atoms.copy()
+    start.calc = SinglePointCalculator(start, energy=atoms.get_potential_energy())
+    dyn.attach(lambda: write_frame(atoms), interval=args.interval)  # also before the first step
     dyn.run(args.steps)
-    end = atoms.get_total_energy()
-    print(
-        f"{args.steps} {args.ensemble} steps of {args.timestep} fs: total energy {start:.4f} -> "
-        f"{end:.4f} eV, temperature {atoms.get_temperature():.1f} K; trajectory: {out}"
+    return start, atoms
+
+
+def _md_jax(args: argparse.Namespace, atoms, write_frame) -> tuple:
+    """JAX MD on the device (:func:`equitens.jax_md.run_md`); returns the first and the last
+    frame."""
+    from equitens.jax_md import run_md
+
+    frames = []
+
+    def keep(frame) -> None:
+        if not frames:
+            frames.append(frame)
+        write_frame(frame)
+
+    end = run_md(
+        args.checkpoint,
+        atoms,
+        steps=args.steps,
+        ensemble=args.ensemble,
+        timestep_fs=args.timestep,
+        temperature_K=args.temperature,
+        friction_per_fs=args.friction,
+        interval=args.interval,
+        seed=args.seed,
+        write_frame=keep,
     )
-    return 0
+    return frames[0], end
 
 
 def _datagen(argv: Sequence[str]) -> int:
@@ -297,11 +342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _bench(argv[1:])
     args = build_parser().parse_args(argv)
     commands = {"train": _train, "evaluate": _evaluate, "md": _md}
+    from equitens.extras import MissingExtraError
     from equitens.train.loop import TrainingDivergedError
 
     try:
         return commands[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, MissingExtraError) as error:
         print(f"equitens: error: {error}", file=sys.stderr)
         return 2
     except TrainingDivergedError as error:

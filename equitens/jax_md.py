@@ -54,6 +54,7 @@ __all__ = [
     "init_params",
     "neighbor_edges",
     "neighbor_energy_fn",
+    "run_md",
     "run_steps",
 ]
 
@@ -252,3 +253,127 @@ def run_steps(apply: Callable, steps: int) -> Callable:
         return jax.lax.fori_loop(0, steps, step, (state, neighbors))
 
     return run
+
+
+def _space(atoms, jax_md):
+    """JAX MD's displacement and shift functions of ``atoms``, the positions it integrates
+    (fractional for a periodic cell) and the map back to Cartesian positions."""
+    space = jax_md.space
+    if not np.any(atoms.pbc):
+        displacement, shift = space.free()
+        return displacement, shift, jnp.asarray(atoms.positions), lambda r: r, False
+    if not np.all(atoms.pbc) or atoms.cell.rank != 3:
+        raise ValueError(
+            f"JAX MD needs a structure periodic in all three directions or in none, got pbc="
+            f"{atoms.pbc.tolist()}; use the ASE engine (--engine ase) for mixed boundaries"
+        )
+    cell = np.asarray(atoms.cell)
+    box = jnp.asarray(cell.T)  # JAX MD: lattice vectors are columns
+    displacement, shift = space.periodic_general(box, fractional_coordinates=True)
+    fractional = jnp.asarray(atoms.get_scaled_positions(wrap=True))
+    return displacement, shift, fractional, lambda r: np.asarray(r) @ cell, True
+
+
+def run_md(
+    checkpoint: str | pathlib.Path,
+    atoms: Any,
+    *,
+    steps: int,
+    ensemble: str = "langevin",
+    timestep_fs: float = 0.5,
+    temperature_K: float = 300.0,
+    friction_per_fs: float = 0.01,
+    interval: int = 10,
+    seed: int = 0,
+    write_frame: Callable | None = None,
+) -> Any:
+    """Molecular dynamics of ``atoms`` with a training run's potential, on the device (JAX MD).
+
+    What ``equitens md --engine jax-md`` runs: velocity Verlet (``"nve"``) or Langevin
+    (``"langevin"``, JAX MD's ``nvt_langevin``) from Maxwell-Boltzmann momenta at
+    ``temperature_K``; ``interval`` steps at a time in one jitted loop (:func:`run_steps`),
+    after which the neighbour list is checked (reallocated and the block run again when it
+    overflowed) and ``write_frame(atoms)`` gets the current positions, momenta, energy and forces.
+    Free space, or a cell periodic in all three directions (fractional coordinates). The
+    neighbour list is rebuilt from all pairs (no cell list): fine up to a few thousand atoms;
+    for larger systems build a cell list yourself and use :func:`neighbor_energy_fn`.
+
+    Args:
+        checkpoint: a checkpoint file, or the folder of a training run.
+        atoms: the starting ``ase.Atoms`` (not modified).
+        steps: number of steps (rounded up to whole blocks of ``interval``).
+        ensemble: ``"nve"`` or ``"langevin"``.
+        timestep_fs: time step (fs).
+        temperature_K: initial temperature, and the thermostat's.
+        friction_per_fs: Langevin friction (1/fs).
+        interval: steps between frames.
+        seed: seed of the momenta and of the Langevin noise.
+        write_frame: called with an ``ase.Atoms`` of the state, at the start and every
+            ``interval`` steps.
+
+    Returns:
+        The final ``ase.Atoms`` (with energy and forces attached as a single-point calculator).
+
+    Raises:
+        MissingExtraError: without jax-md (``pip install 'equitens[jax-md]'``).
+        ValueError: for mixed periodic boundaries, an unknown ensemble or a bad number.
+    """
+    from ase import units
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from equitens.extras import require
+
+    jax_md = require("jax_md", extra="jax-md", feature="molecular dynamics with JAX MD")
+    if ensemble not in ("nve", "langevin"):
+        raise ValueError(f"ensemble must be 'nve' or 'langevin', got {ensemble!r}")
+    if steps < 0 or interval < 1 or timestep_fs <= 0 or temperature_K < 0:
+        raise ValueError("steps must be >= 0, interval >= 1, timestep > 0 and temperature >= 0")
+    displacement, shift, R, cartesian, periodic = _space(atoms, jax_md)
+    energy, cutoff = energy_fn_from_checkpoint(checkpoint, atoms.numbers, displacement)
+    partition = jax_md.partition
+    neighbor_fn = partition.neighbor_list(
+        displacement,
+        jnp.asarray(np.asarray(atoms.cell).T) if periodic else 1e3,
+        cutoff,
+        0.5,  # skin (A): the list is rebuilt when an atom has moved half of it
+        format=partition.Sparse,
+        fractional_coordinates=periodic,
+        # all pairs rather than cell lists: a periodic cell list's array-valued static fields
+        # break jax-md 0.2.29's jitted Langevin initialisation
+        disable_cell_list=True,
+    )
+    neighbors = neighbor_fn.allocate(R)
+    dt, kT = timestep_fs * units.fs, temperature_K * units.kB
+    simulate = jax_md.simulate
+    if ensemble == "nve":
+        init, apply = simulate.nve(energy, shift, dt)
+    else:
+        init, apply = simulate.nvt_langevin(energy, shift, dt, kT, gamma=friction_per_fs / units.fs)
+    masses = jnp.asarray(atoms.get_masses(), R.dtype)[:, None]
+    state = init(jax.random.PRNGKey(seed), R, mass=masses, kT=kT, neighbor=neighbors)
+    run = run_steps(apply, interval)
+
+    def frame(state, neighbors):
+        """The state as ``ase.Atoms``: JAX MD's momenta and forces are Cartesian also with
+        fractional positions (its periodic_general space makes the gradient so)."""
+        out = atoms.copy()
+        out.positions = cartesian(state.position)
+        out.set_momenta(np.asarray(state.momentum, np.float64))
+        e = float(energy(state.position, neighbors))
+        forces = np.asarray(state.force, np.float64)
+        out.calc = SinglePointCalculator(out, energy=e, forces=forces)
+        return out
+
+    current = frame(state, neighbors)
+    if write_frame is not None:
+        write_frame(current)
+    for _ in range(-(-steps // interval)):
+        new_state, new_neighbors = run(state, neighbors)
+        if bool(new_neighbors.did_buffer_overflow):  # a larger list, and the block again
+            neighbors = neighbor_fn.allocate(state.position)
+            new_state, new_neighbors = run(state, neighbors)
+        state, neighbors = new_state, new_neighbors
+        current = frame(state, neighbors)
+        if write_frame is not None:
+            write_frame(current)
+    return current

@@ -97,9 +97,16 @@ def save_checkpoint(path: str | pathlib.Path, state: Mapping[str, Any]) -> pathl
         ...                        "step": 3, "config": "a: 1\\n"})
         >>> load_checkpoint(path)["step"]
         3
+        >>> path = save_checkpoint(folder + "/c.ckpt", {"config": {"model": {"radial_mlp": [8]}}})
+        >>> load_checkpoint(path)["config"]["model"]["radial_mlp"]  # a config dict: YAML inside
+        [8]
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(state.get("config"), Mapping):  # as YAML text: lists stay lists on loading
+        from equitens.train.config import dump_config
+
+        state = {**state, "config": dump_config(state["config"])}
     data = _encode({**state, "format": CHECKPOINT_FORMAT})
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:

@@ -226,6 +226,67 @@ def test_jax_md_stress_is_minus_the_calculator_stress():
     np.testing.assert_allclose(np.asarray(stress), -expected, rtol=0, atol=1e-12)
 
 
+def _copper_checkpoint(folder, atoms, cutoff):
+    """A checkpoint of an untrained copper MACE, as ``equitens train`` writes one (float64)."""
+    from equitens.train import load_config
+    from equitens.train.checkpoint import save_checkpoint
+
+    overrides = ["dtype=float64", f"model.cutoff={cutoff}", "model.num_channels=4"]
+    overrides += ["model.lmax=1", "model.num_interactions=1", "model.radial_mlp=[8]"]
+    overrides += ["model.avg_num_neighbors=12.0", "model.scale=1.0", "model.shift=0.0"]
+    config = load_config(overrides=overrides)
+    model = build_model(config, (29,), [-3.0])
+    params = EquitensCalculator.init_params(model, atoms, (29,), cutoff, jax.random.PRNGKey(5))
+    state = {
+        "config": config,
+        "params": params,
+        "species": np.array([29]),
+        "atomic_energies": np.array([-3.0]),
+    }
+    return save_checkpoint(folder / "cu.ckpt", state)
+
+
+def test_run_md_in_a_periodic_cell(tmp_path):
+    """``run_md`` (``equitens md --engine jax-md``) in a strained periodic cell: the first frame
+    has the calculator's energy and forces (JAX MD's fractional coordinates give Cartesian forces
+    and positions back), and NVE conserves the energy over 40 steps."""
+    pytest.importorskip("jax_md", reason="jax-md is not installed (pip install jax-md)")
+    from equitens.jax_md import run_md
+
+    atoms, _ = _copper()
+    atoms.set_cell(atoms.cell * [1.0, 1.02, 0.98], scale_atoms=True)
+    checkpoint = _copper_checkpoint(tmp_path, atoms, 3.4)
+    frames = []
+    end = run_md(
+        checkpoint,
+        atoms,
+        steps=40,
+        ensemble="nve",
+        timestep_fs=1.0,
+        temperature_K=300,
+        interval=10,
+        write_frame=frames.append,
+    )
+    assert len(frames) == 5 and end is frames[-1]
+    reference = atoms.copy()
+    reference.calc = EquitensCalculator.from_checkpoint(checkpoint)
+    first = frames[0]
+    np.testing.assert_allclose(first.positions, atoms.positions, atol=1e-10)
+    np.testing.assert_allclose(first.get_forces(), reference.get_forces(), atol=1e-10)
+    assert first.get_potential_energy() == pytest.approx(reference.get_potential_energy(), abs=1e-9)
+    assert 100 < first.get_temperature() < 600
+    step = end.get_scaled_positions(wrap=False) - atoms.get_scaled_positions(wrap=False)
+    moved = np.abs((step - np.round(step)) @ np.asarray(atoms.cell)).max()  # minimum image
+    assert 1e-3 < moved < 1.0
+    totals = [f.get_total_energy() for f in frames]
+    assert max(totals) - min(totals) < 1e-3
+    langevin = run_md(checkpoint, atoms, steps=20, ensemble="langevin", interval=10)
+    assert np.all(np.isfinite(langevin.positions))
+    atoms.pbc = [True, True, False]
+    with pytest.raises(ValueError, match="periodic in all three directions or in none"):
+        run_md(checkpoint, atoms, steps=1)
+
+
 def test_the_guide_page_and_the_benchmark(tmp_path, monkeypatch):
     """``docs/guide/jax_md.md`` prints what it says (it trains a short run into ``runs/``), and
     ``benchmarks/md_step.py`` times that run with both integrators."""

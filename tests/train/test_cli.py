@@ -7,6 +7,7 @@ The fixtures ``tiny_xyz`` and ``trained_run`` are in ``conftest.py`` (shared wit
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -151,6 +152,34 @@ def test_langevin_md_holds_the_centre_of_mass_with_a_constraint(trained_run, tin
     assert len(frames) == 4
     assert np.ptp(np.linalg.norm(frames[-1].positions - frames[0].positions, axis=1)) > 0
     np.testing.assert_allclose(centres - centres[0], 0.0, atol=1e-8)
+
+
+def test_md_on_the_device_with_jax_md(trained_run, tiny_xyz, tmp_path, capsys):
+    """``--engine jax-md``: the trajectory file as with ASE, the energy conserved in NVE."""
+    pytest.importorskip("jax_md", reason="jax-md is not installed (pip install jax-md)")
+    import ase.io
+
+    out = tmp_path / "jax.xyz"
+    argv = ["md", "--checkpoint", str(trained_run), "--structure", f"{tiny_xyz}@-1", "--engine"]
+    argv += ["jax-md", "--steps", "40", "--ensemble", "nve", "--interval", "10", "--out", str(out)]
+    assert main(argv) == 0
+    assert "(jax-md)" in capsys.readouterr().out
+    frames = ase.io.read(out, index=":")
+    assert len(frames) == 5
+    totals = [f.get_total_energy() for f in frames]
+    assert max(totals) - min(totals) < 5e-3
+    assert np.abs(frames[-1].positions - frames[0].positions).max() > 1e-3
+    assert main([*argv[:-6], "--steps", "20", "--out", str(tmp_path / "langevin.xyz")]) == 0
+
+
+def test_md_with_jax_md_missing_says_how_to_install_it(
+    trained_run, tiny_xyz, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "jax_md", None)  # an import of jax_md now fails
+    argv = ["md", "--checkpoint", str(trained_run), "--structure", f"{tiny_xyz}@-1"]
+    argv += ["--engine", "jax-md", "--steps", "2", "--out", str(tmp_path / "t.xyz")]
+    assert main(argv) == 2
+    assert "pip install 'equitens[jax-md]'" in capsys.readouterr().err
 
 
 def test_md_of_a_single_atom_is_a_clear_error(trained_run, tiny_xyz, tmp_path, capsys):
