@@ -352,6 +352,7 @@ def run_md(
     masses = jnp.asarray(atoms.get_masses(), R.dtype)[:, None]
     state = init(jax.random.PRNGKey(seed), R, mass=masses, kT=kT, neighbor=neighbors)
     run = run_steps(apply, interval)
+    potential = jax.jit(energy)
 
     def frame(state, neighbors):
         """The state as ``ase.Atoms``: JAX MD's momenta and forces are Cartesian also with
@@ -359,7 +360,7 @@ def run_md(
         out = atoms.copy()
         out.positions = cartesian(state.position)
         out.set_momenta(np.asarray(state.momentum, np.float64))
-        e = float(energy(state.position, neighbors))
+        e = float(potential(state.position, neighbors))
         forces = np.asarray(state.force, np.float64)
         out.calc = SinglePointCalculator(out, energy=e, forces=forces)
         return out
