@@ -18,8 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from ase.build import bulk
+from ase.md.velocitydistribution import Stationary
 
 from equitens import data
+
+try:
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:  # ASE < 3.26
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 from equitens.calculator import EquitensCalculator
 from equitens.jax_md import init_params, neighbor_edges, neighbor_energy_fn, run_steps
 from equitens.models import build_model
@@ -274,7 +280,10 @@ def test_run_md_in_a_periodic_cell(tmp_path):
     np.testing.assert_allclose(first.positions, atoms.positions, atol=1e-10)
     np.testing.assert_allclose(first.get_forces(), reference.get_forces(), atol=1e-10)
     assert first.get_potential_energy() == pytest.approx(reference.get_potential_energy(), abs=1e-9)
-    assert 100 < first.get_temperature() < 600
+    drawn = atoms.copy()  # the momenta of the ASE engine, the same seed
+    thermalize_momenta(drawn, temperature_K=300, rng=np.random.default_rng(0))
+    Stationary(drawn)
+    np.testing.assert_allclose(first.get_momenta(), drawn.get_momenta(), atol=1e-6)
     step = end.get_scaled_positions(wrap=False) - atoms.get_scaled_positions(wrap=False)
     moved = np.abs((step - np.round(step)) @ np.asarray(atoms.cell)).max()  # minimum image
     assert 1e-3 < moved < 1.0
