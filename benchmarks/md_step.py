@@ -37,20 +37,14 @@ from equitens.extras import require
 def ase_row(checkpoint: str, atoms, steps: int) -> dict:
     """Per-step time of ASE velocity Verlet with the equitens calculator."""
     from ase import units
-    from ase.md.velocitydistribution import Stationary
     from ase.md.verlet import VelocityVerlet
 
-    try:
-        from ase.md.velocitydistribution import thermalize_momenta
-    except ImportError:  # ASE < 3.26
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
-
     from equitens.calculator import EquitensCalculator
+    from equitens.momenta import thermal_momenta
 
     atoms = atoms.copy()
     atoms.calc = EquitensCalculator.from_checkpoint(checkpoint)
-    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
-    Stationary(atoms)
+    atoms.set_momenta(thermal_momenta(atoms, 300.0, np.random.default_rng(0)))
     dynamics = VelocityVerlet(atoms, 0.5 * units.fs)
     dynamics.run(10)  # compiles
     start = time.perf_counter()

@@ -236,15 +236,10 @@ def _md_ase(args: argparse.Namespace, atoms, write_frame) -> tuple:
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.constraints import FixCom
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import Stationary
-
-    try:
-        from ase.md.velocitydistribution import thermalize_momenta
-    except ImportError:  # ASE < 3.26
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
     from ase.md.verlet import VelocityVerlet
 
     from equitens.calculator import EquitensCalculator
+    from equitens.momenta import thermal_momenta
 
     atoms.calc = EquitensCalculator.from_checkpoint(args.checkpoint)
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(atoms.calc.table.symbols))
@@ -255,8 +250,7 @@ def _md_ase(args: argparse.Namespace, atoms, write_frame) -> tuple:
             f"{', '.join(atoms.calc.table.symbols)}): run MD with a model trained on them"
         )
     rng = np.random.default_rng(args.seed)
-    thermalize_momenta(atoms, temperature_K=args.temperature, rng=rng)
-    Stationary(atoms)
+    atoms.set_momenta(thermal_momenta(atoms, args.temperature, rng))
     if args.ensemble == "langevin":  # the centre of mass held by a constraint (ASE >= 3.28)
         atoms.set_constraint([*atoms.constraints, FixCom()])
         dyn = Langevin(

@@ -257,11 +257,12 @@ def run_steps(apply: Callable, steps: int) -> Callable:
 
 def _space(atoms, jax_md):
     """JAX MD's displacement and shift functions of ``atoms``, the positions it integrates
-    (fractional for a periodic cell) and the map back to Cartesian positions."""
+    (fractional for a periodic cell), the map back to Cartesian positions, and the box of the
+    neighbour list (``None`` in free space)."""
     space = jax_md.space
     if not np.any(atoms.pbc):
         displacement, shift = space.free()
-        return displacement, shift, jnp.asarray(atoms.positions), lambda r: r, False
+        return displacement, shift, jnp.asarray(atoms.positions), lambda r: r, None
     if not np.all(atoms.pbc) or atoms.cell.rank != 3:
         raise ValueError(
             f"JAX MD needs a structure periodic in all three directions or in none, got pbc="
@@ -271,25 +272,7 @@ def _space(atoms, jax_md):
     box = jnp.asarray(cell.T)  # JAX MD: lattice vectors are columns
     displacement, shift = space.periodic_general(box, fractional_coordinates=True)
     fractional = jnp.asarray(atoms.get_scaled_positions(wrap=True))
-    return displacement, shift, fractional, lambda r: np.asarray(r) @ cell, True
-
-
-def _initial_momenta(atoms, temperature_K: float, seed: int) -> np.ndarray:
-    """Maxwell-Boltzmann momenta without centre-of-mass motion, drawn as ``equitens md``'s ASE
-    engine draws them (the same seed gives the same start). JAX MD's own draw subtracts the mean
-    momentum rather than the centre-of-mass velocity, which heats light atoms among heavy ones
-    (ethanol at 300 K started at 348 K on average over 200 seeds)."""
-    from ase.md.velocitydistribution import Stationary
-
-    try:
-        from ase.md.velocitydistribution import thermalize_momenta
-    except ImportError:  # ASE < 3.26
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
-
-    start = atoms.copy()
-    thermalize_momenta(start, temperature_K=temperature_K, rng=np.random.default_rng(seed))
-    Stationary(start)
-    return start.get_momenta()
+    return displacement, shift, fractional, lambda r: np.asarray(r) @ cell, box
 
 
 def run_md(
@@ -309,7 +292,8 @@ def run_md(
 
     What ``equitens md --engine jax-md`` runs: velocity Verlet (``"nve"``) or Langevin
     (``"langevin"``, JAX MD's ``nvt_langevin``) from Maxwell-Boltzmann momenta at
-    ``temperature_K`` (drawn as the ASE engine draws them: the same seed, the same start);
+    ``temperature_K`` (:func:`equitens.momenta.thermal_momenta`, as the ASE engine draws them:
+    the same seed, the same start);
     ``interval`` steps at a time in one jitted loop (:func:`run_steps`), after which the
     neighbour list is checked (reallocated and the block run again when it overflowed) and
     ``write_frame(atoms)`` gets the current positions, momenta, energy and forces.
@@ -341,22 +325,23 @@ def run_md(
     from ase.calculators.singlepoint import SinglePointCalculator
 
     from equitens.extras import require
+    from equitens.momenta import thermal_momenta
 
     jax_md = require("jax_md", extra="jax-md", feature="molecular dynamics with JAX MD")
     if ensemble not in ("nve", "langevin"):
         raise ValueError(f"ensemble must be 'nve' or 'langevin', got {ensemble!r}")
     if steps < 0 or interval < 1 or timestep_fs <= 0 or temperature_K < 0:
         raise ValueError("steps must be >= 0, interval >= 1, timestep > 0 and temperature >= 0")
-    displacement, shift, R, cartesian, periodic = _space(atoms, jax_md)
+    displacement, shift, R, cartesian, box = _space(atoms, jax_md)
     energy, cutoff = energy_fn_from_checkpoint(checkpoint, atoms.numbers, displacement)
     partition = jax_md.partition
     neighbor_fn = partition.neighbor_list(
         displacement,
-        jnp.asarray(np.asarray(atoms.cell).T) if periodic else 1e3,
+        1e3 if box is None else box,  # free space: any box, as there is no cell list
         cutoff,
         0.5,  # skin (A): the list is rebuilt when an atom has moved half of it
         format=partition.Sparse,
-        fractional_coordinates=periodic,
+        fractional_coordinates=box is not None,
         # all pairs rather than cell lists: a periodic cell list's array-valued static fields
         # break jax-md 0.2.29's jitted Langevin initialisation
         disable_cell_list=True,
@@ -369,7 +354,8 @@ def run_md(
     else:
         init, apply = simulate.nvt_langevin(energy, shift, dt, kT, gamma=friction_per_fs / units.fs)
     masses = jnp.asarray(atoms.get_masses(), R.dtype)[:, None]
-    momenta = jnp.asarray(_initial_momenta(atoms, temperature_K, seed), R.dtype)
+    rng = np.random.default_rng(seed)
+    momenta = jnp.asarray(thermal_momenta(atoms, temperature_K, rng), R.dtype)
     key = jax.random.PRNGKey(seed)
     state = init(key, R, mass=masses, kT=kT, neighbor=neighbors, momenta=momenta)
     run = run_steps(apply, interval)

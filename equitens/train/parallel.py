@@ -97,10 +97,11 @@ def device_groups(batches: Iterable[Any], count: int) -> Iterator[Any]:
     """
     pending: dict[tuple, list] = {}
     for batch in batches:
-        group = pending.setdefault(_shapes(batch), [])
+        shapes = _shapes(batch)
+        group = pending.setdefault(shapes, [])
         group.append(batch)
         if len(group) == count:
-            del pending[_shapes(batch)]
+            del pending[shapes]
             yield jax.tree.map(lambda *leaves: np.stack(leaves), *group)
 
 
