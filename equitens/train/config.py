@@ -42,6 +42,7 @@ _CHOICES = {
     "data.default_dataset": ("molecule", "metal"),
     "optimizer.name": ("adam", "amsgrad"),
     "optimizer.schedule": ("constant", "cosine", "plateau"),
+    "training.init_atomic_energies": ("checkpoint", "data"),
 }
 _POSITIVE = (
     "data.batch_size",
@@ -416,6 +417,12 @@ def validate_config(config: Mapping) -> None:
         raise ValueError(
             f"name must be a plain directory name (letters, digits, '_', '-', '.'), got "
             f"{config['name']!r}"
+        )
+    init_from = config["training"]["init_from"]
+    if init_from is not None and (not isinstance(init_from, str) or not init_from):
+        raise ValueError(
+            "training.init_from must be the folder of a training run or a .ckpt file, or null, "
+            f"got {init_from!r}"
         )
     if config["resume"] and config["name"] is None:
         raise ValueError("resume=true needs the name of the run to continue: set name=<run name>")

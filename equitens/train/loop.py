@@ -40,6 +40,7 @@ from equitens.tp.plan import as_plan
 from equitens.train.checkpoint import load_checkpoint, restore_tree, save_checkpoint
 from equitens.train.config import default_config, dump_config, load_config
 from equitens.train.datasets import Datasets, prepare_datasets, resolve_auto_model_keys
+from equitens.train.finetune import finetune_model_section, onto_checkpoint_species
 from equitens.train.evaluate import (
     cast_batch,
     evaluate_batches,
@@ -313,6 +314,7 @@ def train(
     config = load_config(base=config or {})
     paths = _Paths.of(config)
     config, resumed = _resume(config, paths)
+    start = _finetune_start(config) if resumed is None else None
     dtype = run_dtype(config["dtype"])
     if build_model is None or predict is None:
         default_build, default_predict = _default_model_fns()
@@ -322,11 +324,20 @@ def train(
     datasets = prepare_data(config)
     if not datasets.train:
         raise ValueError("the training set is empty")
+    if start is not None:
+        datasets = onto_checkpoint_species(
+            datasets,
+            start["species"],
+            start["atomic_energies"],
+            config["training"]["init_atomic_energies"],
+        )
     config["model"] = resolve_auto_model_keys(config, datasets)
-    run = _initialise(config, paths, datasets, dtype, build_model, predict, make_loader)
+    run = _initialise(config, paths, datasets, dtype, build_model, predict, make_loader, start)
     if resumed is not None:
         _restore(run, resumed)
     (paths.run_dir / "config.yaml").write_text(dump_config(config))
+    if start is not None:
+        print(_finetune_line(start, config["training"]["init_atomic_energies"]))
     print(_model_line(config["model"]))
     if config["training"]["devices"] > 1:
         print(_devices_line(config))
@@ -364,6 +375,38 @@ def _devices_line(config: Mapping[str, Any]) -> str:
     return (
         f"data parallel over {len(devices)} {devices[0].platform} devices: {batch} graphs per "
         f"device, {len(devices) * batch} per step (gradients averaged)"
+    )
+
+
+def _finetune_start(config: dict) -> dict | None:
+    """With ``training.init_from``: its checkpoint, and ``config["model"]`` made the checkpoint's
+    model (:func:`equitens.train.finetune.finetune_model_section`); else ``None``."""
+    source = config["training"]["init_from"]
+    if source is None:
+        return None
+    checkpoint = load_checkpoint(source)
+    for key in ("config", "params", "species", "atomic_energies"):
+        if key not in checkpoint:
+            raise ValueError(
+                f"training.init_from={source!r}: {checkpoint['path']!r} is not a checkpoint of a "
+                f"training run (it has no {key!r}); name a run folder or its best.ckpt"
+            )
+    defaults = {
+        **load_config(base={"model": {"name": config["model"]["name"]}})["model"],
+        "name": default_config()["model"]["name"],
+    }
+    section = finetune_model_section(config["model"], defaults, checkpoint["config"]["model"])
+    config.update(load_config(base={**config, "model": section}))
+    return checkpoint
+
+
+def _finetune_line(start: Mapping[str, Any], atomic_energies: str) -> str:
+    """Where a fine-tuning run starts from, for the run log."""
+    table = start["species"]
+    species = " ".join(table.symbols if hasattr(table, "symbols") else map(str, table))
+    return (
+        f"fine-tuning from {start['path']} (epoch {start.get('epoch', '?')}): species "
+        f"{species}, atomic energies of the {atomic_energies}"
     )
 
 
@@ -407,10 +450,13 @@ def _initialise(
     build_model: Callable,
     predict: Callable,
     make_loader: Callable,
+    start: Mapping[str, Any] | None = None,
 ) -> _Run:
     """The model, the optimiser, the initial state and the compiled train and eval steps.
 
-    Compiled functions are reused by later ``train()`` calls with the same model and settings.
+    The parameters are initialised by the model, or taken from the checkpoint ``start``
+    (fine-tuning). Compiled functions are reused by later ``train()`` calls with the same model
+    and settings.
     """
     opt_config = config["optimizer"]
     weights = LossWeights.from_config(config["loss"])
@@ -439,6 +485,8 @@ def _initialise(
     )
     init = _cached(("init", model), lambda: jax.jit(model.init))
     params = cast_batch(init(init_key, cast_batch(first, dtype)), dtype)
+    if start is not None:
+        params = cast_batch(restore_tree(params, start["params"]), dtype)
     opt_state = _cached(("opt_init", opt_key), lambda: jax.jit(optimizer.init))(params)
     ema_decay = opt_config["ema_decay"]
     ema = params if ema_decay is not None else None

@@ -172,6 +172,45 @@ def test_md_on_the_device_with_jax_md(trained_run, tiny_xyz, tmp_path, capsys):
     assert main([*argv[:-6], "--steps", "20", "--out", str(tmp_path / "langevin.xyz")]) == 0
 
 
+def test_fine_tuning_starts_from_the_trained_model(trained_run, tmp_path, capsys):
+    """``training.init_from``: the run takes the checkpoint's model (the tiny MACE) without the
+    hyper-parameters being repeated, and starts from its parameters: evaluated before any step,
+    its validation errors are those of the trained run's best epoch."""
+    import yaml
+
+    from equitens.data import GraphLoader
+    from equitens.train import read_metrics, train
+
+    class NoTrainingSteps(GraphLoader):  # the training pass yields no batch
+        def __iter__(self):
+            return iter(()) if self.shuffle else super().__iter__()
+
+    saved = yaml.safe_load((trained_run / "config.yaml").read_text())
+    config = {
+        "data": saved["data"],
+        "output_dir": str(tmp_path),
+        "name": "start",
+        "training": {"epochs": 1, "progress": False, "init_from": str(trained_run)},
+    }
+    train(config, make_loader=lambda *args: NoTrainingSteps(*args[:2], shuffle=args[2]))
+    assert yaml.safe_load((tmp_path / "start" / "config.yaml").read_text())["model"] == (
+        saved["model"]
+    )
+    best_epoch = json.loads((trained_run / "test_metrics.json").read_text())["best_epoch"]
+    best = read_metrics(trained_run / "metrics.csv")[best_epoch - 1]
+    start = read_metrics(tmp_path / "start" / "metrics.csv")[0]
+    for key in ("valid_energy_per_atom_mae", "valid_forces_mae", "valid_energy_rmse"):
+        assert start[key] == pytest.approx(best[key], rel=1e-5), key
+
+    data = [f"data.{key}={saved['data'][key]}" for key in ("train_file", "valid_file")]
+    argv = ["train", f"training.init_from={trained_run}", *data, f"output_dir={tmp_path}"]
+    argv += ["training.epochs=1", "training.progress=false", "data.test_fraction=0.2"]
+    assert main([*argv, "name=tuned"]) == 0
+    assert f"fine-tuning from {trained_run / 'checkpoints' / 'best.ckpt'}" in capsys.readouterr().out
+    assert main([*argv, "name=other", "model.lmax=3"]) == 2
+    assert "model.lmax=3 differs from the checkpoint's model.lmax=1" in capsys.readouterr().err
+
+
 def test_md_with_jax_md_missing_says_how_to_install_it(
     trained_run, tiny_xyz, tmp_path, capsys, monkeypatch
 ):

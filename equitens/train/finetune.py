@@ -1,0 +1,161 @@
+"""Fine-tuning: start a training run from the parameters of a trained model.
+
+With ``training.init_from`` set to a run folder or a checkpoint file, :func:`equitens.train.train`
+builds the checkpoint's model (its hyper-parameters, species table and normalisation:
+``avg_num_neighbors``, ``scale``, ``shift``), starts from its evaluated parameters (the EMA ones
+when it kept an EMA) and trains them on the run's data with a fresh optimiser, schedule and EMA.
+The atomic energies E0 are the checkpoint's (``training.init_atomic_energies: checkpoint``, for
+data of the same level of theory), or those of the new training data
+(``data``: isolated-atom frames, else a least-squares fit, as a new run computes them) for the
+elements it has and the checkpoint's for the others.
+
+The new data may hold fewer elements than the checkpoint knows, never more: a model has no
+embedding for an element it was not built with. Model keys set in the run's configuration must
+agree with the checkpoint's, but for the kernel ``plan``, which changes how the model is
+computed, not what.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from equitens.train.datasets import Datasets
+
+__all__ = ["finetune_model_section", "onto_checkpoint_species"]
+
+# model keys a fine-tuning run may set to other values than the checkpoint's
+_FREE_MODEL_KEYS = ("plan",)
+
+
+def finetune_model_section(
+    model: Mapping[str, Any], defaults: Mapping[str, Any], saved: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``model`` section of a fine-tuning run: the checkpoint's, with the run's free keys.
+
+    Args:
+        model: the run's ``model`` section (defaults filled in).
+        defaults: the default ``model`` section of the run's configuration (what ``model`` holds
+            when nothing was set); a key of ``model`` equal to its default counts as not set.
+        saved: the ``model`` section of the checkpoint's configuration.
+
+    Returns:
+        ``saved``, with the run's value of each free key (``plan``) that was set.
+
+    Raises:
+        ValueError: when a key set in ``model`` differs from the checkpoint's (it would change
+            the parameters or the function they compute); the message lists them.
+
+    Examples:
+        >>> saved = {"name": "mace", "lmax": 2, "plan": "auto"}
+        >>> defaults = {"name": "mace", "lmax": 3, "plan": "auto"}
+        >>> finetune_model_section({**defaults, "plan": "blocked"}, defaults, saved)
+        {'name': 'mace', 'lmax': 2, 'plan': 'blocked'}
+        >>> finetune_model_section({**defaults, "lmax": 1}, defaults, saved)
+        Traceback (most recent call last):
+        ...
+        ValueError: training.init_from: model.lmax=1 differs from the checkpoint's
+        model.lmax=2; a fine-tuned model keeps the checkpoint's hyper-parameters (leave
+        model.lmax unset)
+    """
+    section = dict(saved)
+    conflicts = []
+    for key, value in model.items():
+        if key not in defaults or value == defaults[key] or value == saved.get(key, value):
+            continue
+        if key in _FREE_MODEL_KEYS:
+            section[key] = value
+        else:
+            conflicts.append(key)
+    if conflicts:
+        differ = ", ".join(
+            f"model.{key}={model[key]!r} differs from the checkpoint's model.{key}="
+            f"{saved.get(key)!r}"
+            for key in conflicts
+        )
+        unset = ", ".join(f"model.{key}" for key in conflicts)
+        raise ValueError(
+            f"training.init_from: {differ}; a fine-tuned model keeps the checkpoint's "
+            f"hyper-parameters (leave {unset} unset)"
+        )
+    return section
+
+
+def _element_names(numbers) -> str:
+    from ase.data import chemical_symbols
+
+    return ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in numbers)
+
+
+def onto_checkpoint_species(
+    datasets: Datasets,
+    species: Any,
+    checkpoint_energies: np.ndarray,
+    atomic_energies: str = "checkpoint",
+) -> Datasets:
+    """Re-index the run's graphs by the checkpoint's species table and choose the E0s.
+
+    Args:
+        datasets: the run's data, indexed by its own species table (the elements it has).
+        species: the checkpoint's species table (anything with an ``atomic_numbers`` tuple).
+        checkpoint_energies: the checkpoint's E0 per species, in its table's order.
+        atomic_energies: ``"checkpoint"`` (its E0s) or ``"data"`` (the data's E0s for the
+            elements it has, the checkpoint's for the others).
+
+    Returns:
+        The same graphs with node ``species`` indices into the checkpoint's table, that table,
+        and the chosen E0s.
+
+    Raises:
+        ValueError: when the data has an element the checkpoint does not know.
+
+    Examples:
+        >>> import jraph
+        >>> from equitens.data import SpeciesTable
+        >>> g = jraph.GraphsTuple(nodes={"species": np.array([0, 1, 1], np.int32)}, edges=None,
+        ...                       senders=None, receivers=None, n_node=np.array([3]),
+        ...                       n_edge=np.array([0]), globals=None)
+        >>> data = Datasets([g], [], [], SpeciesTable((1, 8)), np.array([-13.6, -2041.0]))
+        >>> out = onto_checkpoint_species(data, SpeciesTable((1, 6, 8)), np.array([-1., -6., -8.]))
+        >>> out.train[0].nodes["species"].tolist(), out.atomic_energies.tolist()
+        ([0, 2, 2], [-1.0, -6.0, -8.0])
+        >>> onto_checkpoint_species(data, SpeciesTable((1, 6, 8)), np.array([-1., -6., -8.]),
+        ...                         "data").atomic_energies.tolist()
+        [-13.6, -6.0, -2041.0]
+    """
+    known = tuple(int(z) for z in species.atomic_numbers)
+    have = tuple(int(z) for z in datasets.species.atomic_numbers)
+    unknown = [z for z in have if z not in known]
+    if unknown:
+        raise ValueError(
+            f"training.init_from: the data has {_element_names(unknown)}, which the checkpoint's "
+            f"model does not know (it was trained on {_element_names(known)}): a model cannot "
+            "be fine-tuned onto new elements; train a new model, or leave those frames out"
+        )
+    if atomic_energies not in ("checkpoint", "data"):
+        raise ValueError(
+            "training.init_atomic_energies must be 'checkpoint' or 'data', got "
+            f"{atomic_energies!r}"
+        )
+    lookup = np.asarray([known.index(z) for z in have], np.int32)
+    energies = np.asarray(checkpoint_energies, np.float64).copy()
+    if atomic_energies == "data":
+        energies[lookup] = np.asarray(datasets.atomic_energies, np.float64)
+
+    def reindex(graphs):
+        return [
+            g._replace(nodes={**g.nodes, "species": lookup[np.asarray(g.nodes["species"])]})
+            for g in graphs
+        ]
+
+    return dataclasses.replace(
+        datasets,
+        train=reindex(datasets.train),
+        valid=reindex(datasets.valid),
+        test=reindex(datasets.test),
+        species=species,
+        atomic_energies=energies,
+    )
