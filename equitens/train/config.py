@@ -418,6 +418,12 @@ def validate_config(config: Mapping) -> None:
             f"name must be a plain directory name (letters, digits, '_', '-', '.'), got "
             f"{config['name']!r}"
         )
+    freeze = config["optimizer"]["freeze"]
+    if not isinstance(freeze, list) or not all(isinstance(p, str) and p for p in freeze):
+        raise ValueError(
+            "optimizer.freeze must be a list of parameter-name patterns (e.g. "
+            f"[embedding, message_0]), got {freeze!r}"
+        )
     init_from = config["training"]["init_from"]
     if init_from is not None and (not isinstance(init_from, str) or not init_from):
         raise ValueError(

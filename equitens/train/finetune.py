@@ -110,7 +110,8 @@ def onto_checkpoint_species(
         and the chosen E0s.
 
     Raises:
-        ValueError: when the data has an element the checkpoint does not know.
+        ValueError: when a frame has an element the checkpoint does not know (elements that
+            only the isolated-atom frames have are left out).
 
     Examples:
         >>> import jraph
@@ -128,7 +129,10 @@ def onto_checkpoint_species(
     """
     known = tuple(int(z) for z in species.atomic_numbers)
     have = tuple(int(z) for z in datasets.species.atomic_numbers)
-    unknown = [z for z in have if z not in known]
+    graphs = [*datasets.train, *datasets.valid, *datasets.test]
+    used = {int(i) for g in graphs for i in np.unique(np.asarray(g.nodes["species"]))}
+    # an element only the isolated-atom frames have (a shared E0 file) is left out
+    unknown = [z for i, z in enumerate(have) if z not in known and i in used]
     if unknown:
         raise ValueError(
             f"training.init_from: the data has {_element_names(unknown)}, which the checkpoint's "
@@ -137,13 +141,14 @@ def onto_checkpoint_species(
         )
     if atomic_energies not in ("checkpoint", "data"):
         raise ValueError(
-            "training.init_atomic_energies must be 'checkpoint' or 'data', got "
-            f"{atomic_energies!r}"
+            f"training.init_atomic_energies must be 'checkpoint' or 'data', got {atomic_energies!r}"
         )
-    lookup = np.asarray([known.index(z) for z in have], np.int32)
+    kept = [i for i, z in enumerate(have) if z in known]
+    lookup = np.zeros(len(have), np.int32)
+    lookup[kept] = [known.index(have[i]) for i in kept]
     energies = np.asarray(checkpoint_energies, np.float64).copy()
     if atomic_energies == "data":
-        energies[lookup] = np.asarray(datasets.atomic_energies, np.float64)
+        energies[lookup[kept]] = np.asarray(datasets.atomic_energies, np.float64)[kept]
 
     def reindex(graphs):
         return [

@@ -40,7 +40,6 @@ from equitens.tp.plan import as_plan
 from equitens.train.checkpoint import load_checkpoint, restore_tree, save_checkpoint
 from equitens.train.config import default_config, dump_config, load_config
 from equitens.train.datasets import Datasets, prepare_datasets, resolve_auto_model_keys
-from equitens.train.finetune import finetune_model_section, onto_checkpoint_species
 from equitens.train.evaluate import (
     cast_batch,
     evaluate_batches,
@@ -49,11 +48,13 @@ from equitens.train.evaluate import (
     make_eval_step,
     padding_size,
 )
+from equitens.train.finetune import finetune_model_section, onto_checkpoint_species
 from equitens.train.loss import LossWeights, weighted_loss
 from equitens.train.metrics import append_metrics, plot_learning_curve, truncate_metrics
 from equitens.train.optimizer import (
     PlateauState,
     ema_update,
+    frozen_summary,
     learning_rate_schedule,
     make_optimizer,
     plateau_update,
@@ -339,6 +340,8 @@ def train(
     if start is not None:
         print(_finetune_line(start, config["training"]["init_atomic_energies"]))
     print(_model_line(config["model"]))
+    if config["optimizer"]["freeze"]:
+        print(frozen_summary(run.state.params, config["optimizer"]["freeze"]))
     if config["training"]["devices"] > 1:
         print(_devices_line(config))
 
@@ -480,7 +483,7 @@ def _initialise(
     init_key = jax.random.PRNGKey(int(config["seed"]))
     # the cache key of the compiled steps: the total number of steps matters only to cosine
     opt_key = (
-        tuple(sorted(opt_config.items())),
+        tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in opt_config.items())),
         total_steps if opt_config["schedule"] == "cosine" else None,
     )
     init = _cached(("init", model), lambda: jax.jit(model.init))

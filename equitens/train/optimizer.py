@@ -9,23 +9,31 @@
   small piece of checkpointed state.
 - :func:`ema_update` keeps an exponential moving average of the parameters, used for
   validation, test and the saved model.
+- ``optimizer.freeze`` names parameters that stay as they are (:func:`frozen_labels`): their
+  updates are zero and the optimiser keeps no state for them (fine-tuning part of a model).
 """
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 __all__ = [
     "PlateauState",
     "ema_update",
+    "frozen_labels",
+    "frozen_summary",
     "learning_rate_schedule",
     "make_optimizer",
+    "parameter_names",
     "plateau_update",
 ]
 
@@ -65,13 +73,100 @@ def learning_rate_schedule(optimizer_config: Mapping, total_steps: int) -> optax
     return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), after], [warmup])
 
 
+def parameter_names(params) -> list[str]:
+    """The names of a parameter tree's leaves, ``"message_0/radial/w0"`` (flax's top-level
+    ``params`` collection left out), in leaf order.
+
+    Examples:
+        >>> parameter_names({"params": {"embedding": 0, "message_0": {"radial": {"w0": 0}}}})
+        ['embedding', 'message_0/radial/w0']
+    """
+    names = []
+    for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]:
+        keys = [str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path]
+        names.append("/".join(keys[1:] if len(keys) > 1 and keys[0] == "params" else keys))
+    return names
+
+
+def frozen_labels(params, patterns: Sequence[str]):
+    """``"frozen"`` or ``"train"`` for each parameter: frozen where a pattern matches its name or
+    a leading part of it (shell-style: ``message_*`` freezes every parameter of every message
+    block, ``embedding`` the embedding).
+
+    Args:
+        params: the parameter tree.
+        patterns: ``fnmatch`` patterns over the names of :func:`parameter_names`.
+
+    Returns:
+        A tree of the structure of ``params`` with string labels (``optax.multi_transform``).
+
+    Raises:
+        ValueError: when a pattern matches no parameter (the message lists the names), or
+            when every parameter is frozen.
+
+    Examples:
+        >>> params = {"params": {"embedding": 0.0, "readout": {"w": 0.0}}}
+        >>> frozen_labels(params, ["embed*"])
+        {'params': {'embedding': 'frozen', 'readout': {'w': 'train'}}}
+        >>> frozen_labels(params, ["embeding"])
+        Traceback (most recent call last):
+        ...
+        ValueError: optimizer.freeze: 'embeding' matches no parameter of the model; its
+        parameters are: embedding, readout/w
+    """
+    names = parameter_names(params)
+    prefixes = [
+        ["/".join(name.split("/")[: i + 1]) for i in range(name.count("/") + 1)] for name in names
+    ]
+
+    def matches(pattern: str, index: int) -> bool:
+        return any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes[index])
+
+    for pattern in patterns:
+        if not any(matches(pattern, i) for i in range(len(names))):
+            raise ValueError(
+                f"optimizer.freeze: {pattern!r} matches no parameter of the model; its "
+                f"parameters are: {', '.join(names)}"
+            )
+    labels = [
+        "frozen" if any(matches(p, i) for p in patterns) else "train" for i in range(len(names))
+    ]
+    if labels and all(label == "frozen" for label in labels):
+        raise ValueError(
+            f"optimizer.freeze={list(patterns)} freezes every parameter: nothing would train"
+        )
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), labels)
+
+
+def frozen_summary(params, patterns: Sequence[str]) -> str:
+    """What ``optimizer.freeze`` keeps fixed, for the run log.
+
+    Examples:
+        >>> import numpy as np
+        >>> params = {"params": {"embedding": np.zeros((3, 4)), "readout": {"w": np.zeros(4)}}}
+        >>> frozen_summary(params, ["embedding"])
+        'frozen (optimizer.freeze=[embedding]): 12 of 16 parameters, in embedding'
+    """
+    labels = jax.tree_util.tree_leaves(frozen_labels(params, patterns))
+    leaves = jax.tree_util.tree_leaves(params)
+    names = parameter_names(params)
+    frozen = [i for i, label in enumerate(labels) if label == "frozen"]
+    count = sum(int(np.size(leaves[i])) for i in frozen)
+    total = sum(int(np.size(leaf)) for leaf in leaves)
+    return (
+        f"frozen (optimizer.freeze=[{', '.join(patterns)}]): {count} of {total} parameters, in "
+        + ", ".join(names[i] for i in frozen)
+    )
+
+
 def make_optimizer(optimizer_config: Mapping, total_steps: int) -> optax.GradientTransformation:
     """The optax optimiser of a training configuration.
 
     Args:
         optimizer_config: the ``optimizer`` section (``name`` "adam" or "amsgrad", ``beta1``,
-            ``beta2``, ``eps``, ``weight_decay``, ``clip_norm`` (None disables) and the schedule
-            keys of :func:`learning_rate_schedule`).
+            ``beta2``, ``eps``, ``weight_decay``, ``clip_norm`` (None disables), ``freeze``
+            (patterns of parameters to keep fixed, :func:`frozen_labels`; optional) and the
+            schedule keys of :func:`learning_rate_schedule`).
         total_steps: optimisation steps of the whole run.
 
     Returns:
@@ -108,7 +203,12 @@ def make_optimizer(optimizer_config: Mapping, total_steps: int) -> optax.Gradien
         parts.append(optax.add_decayed_weights(float(optimizer_config["weight_decay"])))
     schedule = learning_rate_schedule(optimizer_config, total_steps)
     parts.append(optax.scale_by_learning_rate(schedule))
-    return optax.chain(*parts)
+    optimizer = optax.chain(*parts)
+    freeze = tuple(optimizer_config.get("freeze") or ())
+    if not freeze:
+        return optimizer
+    labels = functools.partial(frozen_labels, patterns=freeze)
+    return optax.multi_transform({"train": optimizer, "frozen": optax.set_to_zero()}, labels)
 
 
 @dataclass(frozen=True)

@@ -193,9 +193,8 @@ def test_fine_tuning_starts_from_the_trained_model(trained_run, tmp_path, capsys
         "training": {"epochs": 1, "progress": False, "init_from": str(trained_run)},
     }
     train(config, make_loader=lambda *args: NoTrainingSteps(*args[:2], shuffle=args[2]))
-    assert yaml.safe_load((tmp_path / "start" / "config.yaml").read_text())["model"] == (
-        saved["model"]
-    )
+    tuned = yaml.safe_load((tmp_path / "start" / "config.yaml").read_text())
+    assert tuned["model"] == saved["model"]
     best_epoch = json.loads((trained_run / "test_metrics.json").read_text())["best_epoch"]
     best = read_metrics(trained_run / "metrics.csv")[best_epoch - 1]
     start = read_metrics(tmp_path / "start" / "metrics.csv")[0]
@@ -206,7 +205,8 @@ def test_fine_tuning_starts_from_the_trained_model(trained_run, tmp_path, capsys
     argv = ["train", f"training.init_from={trained_run}", *data, f"output_dir={tmp_path}"]
     argv += ["training.epochs=1", "training.progress=false", "data.test_fraction=0.2"]
     assert main([*argv, "name=tuned"]) == 0
-    assert f"fine-tuning from {trained_run / 'checkpoints' / 'best.ckpt'}" in capsys.readouterr().out
+    started = f"fine-tuning from {trained_run / 'checkpoints' / 'best.ckpt'}"
+    assert started in capsys.readouterr().out
     assert main([*argv, "name=other", "model.lmax=3"]) == 2
     assert "model.lmax=3 differs from the checkpoint's model.lmax=1" in capsys.readouterr().err
 

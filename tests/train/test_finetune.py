@@ -95,9 +95,7 @@ def test_starts_from_the_checkpoint_parameters_and_keeps_its_species(tmp_path, b
     assert a["valid_loss"] > 0
 
 
-def test_data_atomic_energies_replace_the_checkpoints_for_the_elements_the_data_has(
-    tmp_path, base
-):
+def test_data_atomic_energies_replace_the_checkpoints_for_the_elements_the_data_has(tmp_path, base):
     data = _oxygen_only(S.datasets(seed=2))
     config = S.tiny_config(
         tmp_path,
@@ -124,13 +122,23 @@ def test_fine_tuning_lowers_the_loss_on_the_new_data(tmp_path, base):
 
 def test_an_element_the_checkpoint_does_not_know_is_refused(tmp_path, base):
     data = S.datasets()
-    data = Datasets(
-        data.train, data.valid, data.test, SimpleNamespace(atomic_numbers=(1, 7)), S.E0
-    )
+    data = Datasets(data.train, data.valid, data.test, SimpleNamespace(atomic_numbers=(1, 7)), S.E0)
     config = S.tiny_config(tmp_path, training={"init_from": str(base)})
     with pytest.raises(ValueError, match=r"N \(Z=7\), which the checkpoint's model does not know"):
         train(config, **S.factories(data))
     assert not (tmp_path / "run").exists()
+
+    # an element that no frame has (only an isolated-atom frame gave it an E0) is left out
+    def skip_index_1(graphs):  # H stays 0, O becomes 2: N (index 1) is unused
+        return [g._replace(nodes={**g.nodes, "species": 2 * g.nodes["species"]}) for g in graphs]
+
+    data = Datasets(
+        *(skip_index_1(graphs) for graphs in (data.train, data.valid, data.test)),
+        SimpleNamespace(atomic_numbers=(1, 7, 8)),
+        np.array([-1.0, -5.0, -3.0]),
+    )
+    train(config, **{**S.factories(data), "make_loader": _NoTrainingSteps})
+    assert load_checkpoint(tmp_path / "run")["atomic_numbers"] == (1, 8)
 
 
 def test_a_missing_or_foreign_checkpoint_is_a_clear_error(tmp_path, base):
@@ -160,3 +168,26 @@ def test_a_fine_tuning_run_resumes_exactly(tmp_path, base):
     for x, y in zip(_leaves(a["train_params"]), _leaves(b["train_params"]), strict=True):
         np.testing.assert_array_equal(x, y)
     assert b["config"]["training"]["init_from"] == str(base)
+
+
+def test_frozen_parameters_keep_the_checkpoint_values(tmp_path, base, capsys):
+    data = S.datasets(seed=5)
+    config = S.tiny_config(
+        tmp_path,
+        name="tuned",
+        training={"epochs": 2, "init_from": str(base)},
+        optimizer={"freeze": ["a"]},
+    )
+    train(config, **S.factories(data))
+    assert "frozen (optimizer.freeze=[a]): 2 of 3 parameters, in a" in capsys.readouterr().out
+    start = load_checkpoint(base)["params"]["params"]
+    tuned = load_checkpoint(tmp_path / "tuned", "latest")
+    for key in ("params", "train_params", "ema_params"):
+        np.testing.assert_array_equal(tuned[key]["params"]["a"], start["a"])
+        assert tuned[key]["params"]["b"] != start["b"]
+    assert tuned["step"] == 6
+
+    bad = S.tiny_config(tmp_path, name="bad", optimizer={"freeze": ["c"]})
+    with pytest.raises(ValueError, match="'c' matches no parameter of the model"):
+        train(bad, **S.factories(data))
+    assert not (tmp_path / "bad").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -10,8 +11,10 @@ from equitens.train.config import default_config
 from equitens.train.optimizer import (
     PlateauState,
     ema_update,
+    frozen_labels,
     learning_rate_schedule,
     make_optimizer,
+    parameter_names,
     plateau_update,
 )
 
@@ -155,3 +158,61 @@ def test_ema_warms_up_then_uses_the_decay():
 def test_unknown_optimizer_name():
     with pytest.raises(ValueError, match="'adam' or 'amsgrad'"):
         make_optimizer(_config(name="sgd"), 10)
+
+
+def test_frozen_parameters_get_zero_updates_and_the_rest_trains_as_without_them():
+    # clipping by the global norm sees the trainable gradients only: with a frozen leaf whose
+    # gradient is huge, the others are clipped as if it were absent
+    config = _config(learning_rate=0.1, warmup_steps=0, schedule="constant", clip_norm=1.0)
+    params = {"params": {"embedding": jnp.ones(3), "readout": {"w": jnp.ones(2)}}}
+    grads = {"params": {"embedding": jnp.full(3, 1e3), "readout": {"w": jnp.array([3.0, -4.0])}}}
+    frozen = make_optimizer({**config, "freeze": ["embed*"]}, 10)
+    alone = make_optimizer(config, 10)
+    state, reference_state = frozen.init(params), alone.init(params["params"]["readout"])
+    for _ in range(3):
+        updates, state = frozen.update(grads, state, params)
+        expected, reference_state = alone.update(grads["params"]["readout"], reference_state)
+        np.testing.assert_array_equal(updates["params"]["embedding"], np.zeros(3))
+        np.testing.assert_allclose(updates["params"]["readout"]["w"], expected["w"], rtol=1e-6)
+    assert np.any(np.asarray(expected["w"]) != 0)
+
+
+def test_freeze_patterns_match_names_and_their_leading_parts():
+    params = {
+        "params": {
+            "embedding": np.zeros(2),
+            "message_0": {"radial": {"w0": np.zeros(2), "w1": np.zeros(2)}},
+            "message_1": {"radial": {"w0": np.zeros(2)}},
+            "readout_0": {"w": np.zeros(2)},
+        }
+    }
+    assert parameter_names(params) == [
+        "embedding",
+        "message_0/radial/w0",
+        "message_0/radial/w1",
+        "message_1/radial/w0",
+        "readout_0/w",
+    ]
+
+    def frozen(patterns):
+        labels = jax.tree_util.tree_leaves(frozen_labels(params, patterns))
+        return [
+            n for n, label in zip(parameter_names(params), labels, strict=True) if label == "frozen"
+        ]
+
+    assert frozen(["message_0"]) == ["message_0/radial/w0", "message_0/radial/w1"]
+    assert frozen(["message_*"]) == [
+        "message_0/radial/w0",
+        "message_0/radial/w1",
+        "message_1/radial/w0",
+    ]
+    assert frozen(["*/w0", "embedding"]) == [
+        "embedding",
+        "message_0/radial/w0",
+        "message_1/radial/w0",
+    ]
+    assert frozen(["message_0/radial/w1"]) == ["message_0/radial/w1"]
+    with pytest.raises(ValueError, match="'message' matches no parameter"):
+        frozen(["message"])  # a leading part is a whole name component, not a string prefix
+    with pytest.raises(ValueError, match="freezes every parameter"):
+        frozen(["*"])
