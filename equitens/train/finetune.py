@@ -25,7 +25,7 @@ import numpy as np
 
 from equitens.train.datasets import Datasets
 
-__all__ = ["finetune_model_section", "onto_checkpoint_species"]
+__all__ = ["energy_offset", "finetune_model_section", "onto_checkpoint_species"]
 
 # model keys a fine-tuning run may set to other values than the checkpoint's
 _FREE_MODEL_KEYS = ("plan",)
@@ -164,3 +164,37 @@ def onto_checkpoint_species(
         species=species,
         atomic_energies=energies,
     )
+
+
+def energy_offset(datasets: Datasets, shift: Any) -> float:
+    """Mean energy per atom of the training frames that the model's constants leave out.
+
+    ``mean_frames((E - sum_i (E0[z_i] + shift[z_i])) / n_atoms)`` with the E0s of ``datasets``:
+    near zero when the data and the checkpoint share a level of theory; hundreds of eV per atom
+    between, say, a semi-empirical method and DFT, whose total energies have other zeros (the
+    case for ``training.init_atomic_energies=data``).
+
+    Args:
+        datasets: the run's data (after :func:`onto_checkpoint_species`).
+        shift: the model's ``shift``, a number or one per species.
+
+    Returns:
+        The offset in eV/atom (0 without energy labels).
+
+    Examples:
+        >>> import jraph
+        >>> g = jraph.GraphsTuple(nodes={"species": np.array([0, 1])}, edges=None,
+        ...     senders=None, receivers=None, n_node=np.array([2]), n_edge=np.array([0]),
+        ...     globals={"energy": np.array([-10.0]), "energy_weight": np.ones(1)})
+        >>> energy_offset(Datasets([g], [], [], None, np.array([-1.0, -3.0])), 0.5)
+        -3.5
+    """
+    e0 = np.asarray(datasets.atomic_energies, np.float64)
+    per_species = e0 + np.broadcast_to(np.asarray(shift, np.float64), e0.shape)
+    offsets = [
+        (float(g.globals["energy"][0]) - float(np.sum(per_species[np.asarray(g.nodes["species"])])))
+        / max(int(g.n_node[0]), 1)
+        for g in datasets.train
+        if float(np.max(g.globals["energy_weight"])) > 0
+    ]
+    return float(np.mean(offsets)) if offsets else 0.0

@@ -48,7 +48,11 @@ from equitens.train.evaluate import (
     make_eval_step,
     padding_size,
 )
-from equitens.train.finetune import finetune_model_section, onto_checkpoint_species
+from equitens.train.finetune import (
+    energy_offset,
+    finetune_model_section,
+    onto_checkpoint_species,
+)
 from equitens.train.loss import LossWeights, weighted_loss
 from equitens.train.metrics import append_metrics, plot_learning_curve, truncate_metrics
 from equitens.train.optimizer import (
@@ -339,6 +343,7 @@ def train(
     (paths.run_dir / "config.yaml").write_text(dump_config(config))
     if start is not None:
         print(_finetune_line(start, config["training"]["init_atomic_energies"]))
+        _warn_energy_offset(datasets, config)
     print(_model_line(config["model"]))
     if config["optimizer"]["freeze"]:
         print(frozen_summary(run.state.params, config["optimizer"]["freeze"]))
@@ -411,6 +416,24 @@ def _finetune_line(start: Mapping[str, Any], atomic_energies: str) -> str:
         f"fine-tuning from {start['path']} (epoch {start.get('epoch', '?')}): species "
         f"{species}, atomic energies of the {atomic_energies}"
     )
+
+
+def _warn_energy_offset(datasets: Datasets, config: Mapping[str, Any]) -> None:
+    """Say so when the fine-tuning data's energies lie far from what the model's constants
+    predict (another level of theory with the checkpoint's E0s)."""
+    offset = energy_offset(datasets, config["model"].get("shift", 0.0))
+    if abs(offset) > 1.0:
+        fix = (
+            "; set training.init_atomic_energies=data (with isolated-atom energies of the new "
+            "method in data.isolated_file where you have them)"
+            if config["training"]["init_atomic_energies"] == "checkpoint"
+            else ""
+        )
+        print(
+            f"warning: the training energies lie {offset:+.3g} eV/atom from what the model's "
+            f"atomic energies and shift give: the data is not of the checkpoint's level of "
+            f"theory{fix}"
+        )
 
 
 def _resume(config: dict, paths: _Paths) -> tuple[dict, dict | None]:

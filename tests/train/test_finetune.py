@@ -191,3 +191,27 @@ def test_frozen_parameters_keep_the_checkpoint_values(tmp_path, base, capsys):
     with pytest.raises(ValueError, match="'c' matches no parameter of the model"):
         train(bad, **S.factories(data))
     assert not (tmp_path / "bad").exists()
+
+
+def test_data_of_another_level_of_theory_is_pointed_out(tmp_path, base, capsys):
+    def offset(graphs, per_atom):  # total energies with another zero: +50 eV per atom
+        return [
+            g._replace(globals={**g.globals, "energy": g.globals["energy"] + per_atom * g.n_node})
+            for g in graphs
+        ]
+
+    data = S.datasets(seed=6)
+    shifted = Datasets(
+        *(offset(graphs, 50.0) for graphs in (data.train, data.valid, data.test)),
+        data.species,
+        data.atomic_energies,
+    )
+    factories = {**S.factories(shifted), "make_loader": _NoTrainingSteps}
+    init = {"epochs": 1, "init_from": str(base)}
+    train(S.tiny_config(tmp_path, name="a", training=init), **factories)
+    out = capsys.readouterr().out
+    assert "warning: the training energies lie +50.1 eV/atom from what the model's" in out
+    assert "set training.init_atomic_energies=data" in out
+
+    train(S.tiny_config(tmp_path, name="b", training=init), **S.factories(data))
+    assert "warning" not in capsys.readouterr().out
