@@ -147,16 +147,8 @@ class EquitensCalculator(Calculator):
         """Compute energy, forces and (for 3-d periodic cells) stress of ``atoms``."""
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
-        periodic = bool(np.all(atoms.pbc)) and atoms.cell.rank == 3
-        if "stress" in properties and not periodic:
-            from ase.calculators.calculator import PropertyNotImplementedError
-
-            raise PropertyNotImplementedError(
-                "stress needs a cell periodic in all three directions (atoms.pbc all True)"
-            )
-        graph = _graph(atoms, self.table, self.cutoff, self.dtype)
-        n, e = int(graph.n_node[0]), int(graph.n_edge[0])
-        padded = jraph.pad_with_graphs(graph, n + 1, _bucket(e + 1), 2)
+        periodic = stress_available(atoms, properties)
+        padded, n = padded_graph(atoms, self.table, self.cutoff, self.dtype)
         out = self._predict(self.params, padded, compute_stress=periodic)
         energy = float(out["energy"][0])
         self.results = {
@@ -176,6 +168,27 @@ def _jitted_predict(model, params, graph, compute_stress):
     from equitens.models.predict import predict
 
     return predict(model, params, graph, compute_stress=compute_stress)
+
+
+def stress_available(atoms, properties) -> bool:
+    """Whether ``atoms`` has a stress (a cell periodic in all three directions); asking for it
+    otherwise raises ASE's ``PropertyNotImplementedError``."""
+    periodic = bool(np.all(atoms.pbc)) and atoms.cell.rank == 3
+    if "stress" in properties and not periodic:
+        from ase.calculators.calculator import PropertyNotImplementedError
+
+        raise PropertyNotImplementedError(
+            "stress needs a cell periodic in all three directions (atoms.pbc all True)"
+        )
+    return periodic
+
+
+def padded_graph(atoms, table, cutoff: float, dtype) -> tuple[jraph.GraphsTuple, int]:
+    """The graph of ``atoms`` padded to a size bucket (one padding node and graph), and the
+    number of atoms: molecular dynamics compiles once per bucket, not once per step."""
+    graph = _graph(atoms, table, cutoff, dtype)
+    n, e = int(graph.n_node[0]), int(graph.n_edge[0])
+    return jraph.pad_with_graphs(graph, n + 1, _bucket(e + 1), 2), n
 
 
 def _graph(atoms, table, cutoff: float, dtype) -> jraph.GraphsTuple:

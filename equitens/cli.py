@@ -76,7 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("md", help="molecular dynamics with a trained potential (ASE or JAX MD)")
-    p.add_argument("--checkpoint", required=True, help="run folder or .ckpt file")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        nargs="+",
+        help="run folder or .ckpt file; several: a committee (ASE engine), driven by the mean "
+        "forces, each frame with the spread (energy_std, forces_std, forces_std_max)",
+    )
     p.add_argument("--structure", required=True, help="starting structure (any ASE format)")
     p.add_argument("--steps", type=int, required=True)
     p.add_argument(
@@ -211,7 +217,13 @@ def _md(args: argparse.Namespace) -> int:
             "mass still, so it needs at least 2 (for an isolated atom's energy, use "
             "equitens evaluate)"
         )
-    _start(_checkpoint_dtype(args.checkpoint))
+    if len(args.checkpoint) > 1 and args.engine != "ase":
+        raise ValueError(
+            f"a committee ({len(args.checkpoint)} checkpoints) runs with --engine ase; "
+            f"--engine {args.engine} takes one --checkpoint"
+        )
+    dtypes = {_checkpoint_dtype(path) for path in args.checkpoint}
+    _start("float64" if "float64" in dtypes else dtypes.pop())
     out = pathlib.Path(args.out)
     if out.exists():
         out.unlink()
@@ -226,7 +238,29 @@ def _md(args: argparse.Namespace) -> int:
         f"{start.get_total_energy():.4f} -> {end.get_total_energy():.4f} eV, temperature "
         f"{end.get_temperature():.1f} K; trajectory: {out}"
     )
+    if len(args.checkpoint) > 1:
+        print(_spread_summary(len(args.checkpoint), ase.io.read(out, index=":")))
     return 0
+
+
+def _record_spread(atoms) -> None:
+    """Put a committee's spread on the frame about to be written (extxyz keeps ``info`` and
+    ``arrays``, not the calculator's extra results)."""
+    forces_std = atoms.calc.get_property("forces_std", atoms)
+    atoms.info["energy_std"] = float(atoms.calc.get_property("energy_std", atoms))
+    atoms.info["forces_std_max"] = float(forces_std.max())
+    atoms.arrays["forces_std"] = forces_std
+
+
+def _spread_summary(members: int, frames) -> str:
+    """The largest spreads of a committee trajectory, for the end of ``equitens md``."""
+    force = max(range(len(frames)), key=lambda i: frames[i].info["forces_std_max"])
+    energy = max(range(len(frames)), key=lambda i: frames[i].info["energy_std"])
+    return (
+        f"committee of {members}: force spread up to {frames[force].info['forces_std_max']:.3g} "
+        f"eV/A (frame {force}), energy spread up to {frames[energy].info['energy_std']:.3g} eV "
+        f"(frame {energy}); select frames by forces_std_max for labelling"
+    )
 
 
 def _md_ase(args: argparse.Namespace, atoms, write_frame) -> tuple:
@@ -239,16 +273,19 @@ def _md_ase(args: argparse.Namespace, atoms, write_frame) -> tuple:
     from ase.md.verlet import VelocityVerlet
 
     from equitens.calculator import EquitensCalculator
+    from equitens.committee import CommitteeCalculator
     from equitens.momenta import thermal_momenta
 
-    atoms.calc = EquitensCalculator.from_checkpoint(args.checkpoint)
-    unknown = sorted(set(atoms.get_chemical_symbols()) - set(atoms.calc.table.symbols))
-    if unknown:
-        raise ValueError(
-            f"--structure {args.structure!r} has {', '.join(unknown)}, which the model of "
-            f"--checkpoint {args.checkpoint!r} was not trained on (it knows "
-            f"{', '.join(atoms.calc.table.symbols)}): run MD with a model trained on them"
-        )
+    members = [EquitensCalculator.from_checkpoint(path) for path in args.checkpoint]
+    for path, member in zip(args.checkpoint, members, strict=True):
+        unknown = sorted(set(atoms.get_chemical_symbols()) - set(member.table.symbols))
+        if unknown:
+            raise ValueError(
+                f"--structure {args.structure!r} has {', '.join(unknown)}, which the model of "
+                f"--checkpoint {path!r} was not trained on (it knows "
+                f"{', '.join(member.table.symbols)}): run MD with a model trained on them"
+            )
+    atoms.calc = members[0] if len(members) == 1 else CommitteeCalculator(members)
     rng = np.random.default_rng(args.seed)
     atoms.set_momenta(thermal_momenta(atoms, args.temperature, rng))
     if args.ensemble == "langevin":  # the centre of mass held by a constraint (ASE >= 3.28)
@@ -265,7 +302,13 @@ def _md_ase(args: argparse.Namespace, atoms, write_frame) -> tuple:
         dyn = VelocityVerlet(atoms, args.timestep * units.fs)
     start = atoms.copy()
     start.calc = SinglePointCalculator(start, energy=atoms.get_potential_energy())
-    dyn.attach(lambda: write_frame(atoms), interval=args.interval)  # also before the first step
+
+    def frame() -> None:
+        if len(members) > 1:
+            _record_spread(atoms)
+        write_frame(atoms)
+
+    dyn.attach(frame, interval=args.interval)  # also before the first step
     dyn.run(args.steps)
     return start, atoms
 
@@ -283,7 +326,7 @@ def _md_jax(args: argparse.Namespace, atoms, write_frame) -> tuple:
         write_frame(frame)
 
     end = run_md(
-        args.checkpoint,
+        args.checkpoint[0],
         atoms,
         steps=args.steps,
         ensemble=args.ensemble,

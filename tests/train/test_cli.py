@@ -211,6 +211,40 @@ def test_fine_tuning_starts_from_the_trained_model(trained_run, tmp_path, capsys
     assert "model.lmax=3 differs from the checkpoint's model.lmax=1" in capsys.readouterr().err
 
 
+def test_md_with_a_committee_records_the_spread(trained_run, tiny_xyz, tmp_path, capsys):
+    """Several ``--checkpoint``: MD on the committee's mean forces, each frame with the spread
+    of its members (the quantities of ``CommitteeCalculator`` at the frame's positions)."""
+    import ase.io
+
+    from equitens.committee import CommitteeCalculator
+
+    # a second member: the trained model fine-tuned for an epoch (the same compiled model)
+    argv = ["train", f"training.init_from={trained_run}", f"data.train_file={tiny_xyz}"]
+    argv += [f"output_dir={tmp_path}", "name=second", "training.epochs=1", "data.batch_size=2"]
+    assert main([*argv, "training.progress=false", "optimizer.warmup_steps=0"]) == 0
+    members = [str(trained_run), str(tmp_path / "second")]
+    out = tmp_path / "committee.xyz"
+    argv = ["md", "--checkpoint", *members, "--structure", f"{tiny_xyz}@-1", "--steps", "20"]
+    assert main([*argv, "--interval", "10", "--out", str(out)]) == 0
+    assert "committee of 2: force spread up to" in capsys.readouterr().out
+    frames = ase.io.read(out, index=":")
+    assert len(frames) == 3
+    committee = CommitteeCalculator.from_checkpoints(members)
+    for frame in frames:
+        atoms = frame.copy()
+        atoms.calc = committee
+        spread = committee.get_property("forces_std", atoms)
+        assert spread.max() > 1e-4  # the members differ
+        np.testing.assert_allclose(frame.arrays["forces_std"], spread, rtol=1e-5, atol=1e-7)
+        assert frame.info["forces_std_max"] == pytest.approx(spread.max(), rel=1e-5)
+        energy_std = committee.get_property("energy_std", atoms)
+        assert frame.info["energy_std"] == pytest.approx(energy_std, rel=1e-4, abs=1e-7)
+        np.testing.assert_allclose(frame.get_forces(), atoms.get_forces(), atol=1e-5)
+
+    assert main([*argv, "--engine", "jax-md", "--out", str(tmp_path / "j.xyz")]) == 2
+    assert "a committee (2 checkpoints) runs with --engine ase" in capsys.readouterr().err
+
+
 def test_md_with_jax_md_missing_says_how_to_install_it(
     trained_run, tiny_xyz, tmp_path, capsys, monkeypatch
 ):
