@@ -418,6 +418,9 @@ def validate_config(config: Mapping) -> None:
             f"name must be a plain directory name (letters, digits, '_', '-', '.'), got "
             f"{config['name']!r}"
         )
+    split_seed = config["data"]["split_seed"]
+    if split_seed is not None and (not isinstance(split_seed, int) or isinstance(split_seed, bool)):
+        raise ValueError(f"data.split_seed must be an integer or null, got {split_seed!r}")
     freeze = config["optimizer"]["freeze"]
     if not isinstance(freeze, list) or not all(isinstance(p, str) and p for p in freeze):
         raise ValueError(

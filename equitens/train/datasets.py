@@ -109,7 +109,8 @@ def prepare_datasets(config: Mapping) -> Datasets:
     ``data.train_file`` null uses the embedded dataset. Frames with ``config_type``
     ``IsolatedAtom`` give the atomic energies and are left out of the training set. The
     validation and test sets come from their files or are split off the training frames with
-    ``data.valid_fraction`` / ``data.test_fraction`` (deterministic in ``seed``). The validation
+    ``data.valid_fraction`` / ``data.test_fraction`` (deterministic in ``data.split_seed``, or
+    ``seed`` when that is null). The validation
     and test files may hold energies only (no frame with forces under ``data.forces_key``, e.g.
     a dihedral scan): their errors, and the validation loss, are then on the energies only.
 
@@ -167,8 +168,9 @@ def prepare_datasets(config: Mapping) -> Datasets:
     v = 0.0 if valid is not None else float(data_config["valid_fraction"])
     t = 0.0 if test is not None else float(data_config["test_fraction"])
     if v > 0 or t > 0:
+        split_seed = data_config["split_seed"]
         train, split_valid, split_test = data_module.split(
-            frames, (1.0 - v - t, v, t), config["seed"]
+            frames, (1.0 - v - t, v, t), config["seed"] if split_seed is None else split_seed
         )
     else:
         train, split_valid, split_test = frames, [], []

@@ -85,6 +85,7 @@ def test_model_section_accepts_model_specific_keys():
         (["optimizer.learning_rate=-1"], "'optimizer.learning_rate' must be a positive number"),
         (["optimizer.schedule=linear"], "must be one of ('constant', 'cosine', 'plateau')"),
         (["training.init_from=3"], "training.init_from must be the folder of a training run"),
+        (["data.split_seed=one"], "data.split_seed must be an integer or null, got 'one'"),
         (["training.init_atomic_energies=fit"], "must be one of ('checkpoint', 'data')"),
         (["dtype=float16"], "'dtype' must be one of ('float32', 'float64')"),
         (["model.name=schnet"], "'model.name' must be one of ('mace', 'nequip')"),

@@ -40,6 +40,26 @@ def test_split_isolated_atoms_and_energies(files):
         np.testing.assert_array_equal(a.nodes["positions"], b.nodes["positions"])
 
 
+def test_split_seed_fixes_the_split_across_seeds(files):
+    def valid_positions(*overrides):
+        config = load_config(
+            overrides=[
+                f"data.train_file={files / 'train.xyz'}",
+                "data.valid_fraction=0.4",
+                *overrides,
+            ]
+        )
+        return [g.nodes["positions"] for g in prepare_datasets(config).valid]
+
+    def same(a, b):
+        return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+    seed0 = valid_positions()
+    assert not same(valid_positions("seed=1"), seed0)  # the seed draws the split ...
+    assert same(valid_positions("seed=1", "data.split_seed=0"), seed0)  # ... unless fixed
+    assert not same(valid_positions("data.split_seed=1"), seed0)
+
+
 def test_test_file_replaces_the_test_split(files):
     config = load_config(
         overrides=[
