@@ -43,6 +43,8 @@ class CommitteeCalculator(Calculator):
     Args:
         members: two or more :class:`~equitens.calculator.EquitensCalculator` (any mix of
             models; those with equal models, cutoffs, species and dtypes run together).
+        together: evaluate the members that share a model in one vmapped call (default); False
+            evaluates each on its own (less memory: one member's intermediates at a time).
         **kwargs: passed to ``ase.calculators.calculator.Calculator``.
 
     Raises:
@@ -79,7 +81,7 @@ class CommitteeCalculator(Calculator):
         "stress_std",
     ]
 
-    def __init__(self, members: Sequence[EquitensCalculator], **kwargs):
+    def __init__(self, members: Sequence[EquitensCalculator], *, together: bool = True, **kwargs):
         super().__init__(**kwargs)
         members = tuple(members)
         if len(members) < 2:
@@ -88,7 +90,7 @@ class CommitteeCalculator(Calculator):
                 "calculators (e.g. models trained with different seeds)"
             )
         self.members = members
-        self._groups = _shared_model_groups(members)
+        self._groups = _shared_model_groups(members, together)
 
     @classmethod
     def from_checkpoints(
@@ -143,12 +145,13 @@ class CommitteeCalculator(Calculator):
             )
 
 
-def _shared_model_groups(members: Sequence[EquitensCalculator]) -> list[tuple]:
+def _shared_model_groups(members: Sequence[EquitensCalculator], together: bool) -> list[tuple]:
     """``(first member, member indices, stacked parameters)`` per set of members with equal
-    models, cutoffs, species tables and dtypes, in order of first appearance."""
+    models, cutoffs, species tables and dtypes (each member alone unless ``together``), in order
+    of first appearance."""
     groups: dict = {}
     for index, member in enumerate(members):
-        key = (member.model, member.cutoff, member.table, member.dtype)
+        key = (member.model, member.cutoff, member.table, member.dtype) if together else index
         groups.setdefault(key, []).append(index)
     out = []
     for indices in groups.values():

@@ -91,3 +91,21 @@ def transform(
     return graph._replace(
         nodes={**graph.nodes, "positions": positions}, globals={**graph.globals, "cell": cell}
     )
+
+
+# A small float64 MACE over H, C, O with its E0s: the calculator and committee tests' model.
+ATOMIC_NUMBERS = (1, 6, 8)
+ATOMIC_ENERGIES = np.array([-13.6, -1029.0, -2041.0])
+SMALL_MACE = {
+    "model": {
+        "name": "mace",
+        "cutoff": 3.0,
+        "num_channels": 4,
+        "lmax": 1,
+        "correlation": 2,
+        "num_interactions": 2,
+        "radial_mlp": [8],
+        "avg_num_neighbors": 6.0,
+    },
+    "dtype": "float64",
+}

@@ -13,23 +13,20 @@ from ase.calculators.calculator import PropertyNotImplementedError
 
 from equitens.calculator import EquitensCalculator, _bucket
 from equitens.models import build_model
-from tests.models._graphs import CUTOFF, SPECIES, batch, bulk_cell, ethanol, graph_from_atoms
+from tests.models._graphs import (
+    ATOMIC_ENERGIES,
+    ATOMIC_NUMBERS,
+    CUTOFF,
+    SMALL_MACE,
+    SPECIES,
+    batch,
+    bulk_cell,
+    ethanol,
+    graph_from_atoms,
+)
 
-ATOMIC_NUMBERS = (1, 6, 8)
-CONFIG = {
-    "model": {
-        "name": "mace",
-        "cutoff": 3.0,
-        "num_channels": 4,
-        "lmax": 1,
-        "correlation": 2,
-        "num_interactions": 2,
-        "radial_mlp": [8],
-        "avg_num_neighbors": 6.0,
-    },
-    "dtype": "float64",
-}
-E0 = np.array([-13.6, -1029.0, -2041.0])
+CONFIG = SMALL_MACE
+E0 = ATOMIC_ENERGIES
 
 
 @functools.cache

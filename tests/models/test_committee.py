@@ -14,20 +14,16 @@ from equitens.calculator import EquitensCalculator
 from equitens.committee import CommitteeCalculator
 from equitens.models import build_model
 from equitens.so3 import random_rotation
-from tests.models._graphs import bulk_cell, ethanol
+from tests.models._graphs import (
+    ATOMIC_ENERGIES,
+    ATOMIC_NUMBERS,
+    SMALL_MACE,
+    bulk_cell,
+    ethanol,
+)
 
-ATOMIC_NUMBERS = (1, 6, 8)
-E0 = np.array([-13.6, -1029.0, -2041.0])
-MACE = {
-    "name": "mace",
-    "cutoff": 3.0,
-    "num_channels": 4,
-    "lmax": 1,
-    "correlation": 2,
-    "num_interactions": 2,
-    "radial_mlp": [8],
-    "avg_num_neighbors": 6.0,
-}
+E0 = ATOMIC_ENERGIES
+MACE = SMALL_MACE["model"]
 NEQUIP = {"name": "nequip", "cutoff": 2.5, "num_channels": 4, "lmax": 1, "num_interactions": 1}
 
 
@@ -61,11 +57,14 @@ def _each(members, atoms: Atoms, stress: bool) -> tuple:
     return np.array(energies), np.array(forces), np.array(stresses)
 
 
-@pytest.mark.parametrize("count", [3, 4])  # one shared model; two groups (MACE and NequIP)
-def test_members_means_and_spreads(count):
+@pytest.mark.parametrize(
+    ("count", "together", "groups"),
+    [(3, True, 1), (4, True, 2), (3, False, 3)],  # one shared model; MACE and NequIP; one by one
+)
+def test_members_means_and_spreads(count, together, groups):
     members = _members()[:count]
-    committee = CommitteeCalculator(members)
-    assert len(committee._groups) == (1 if count == 3 else 2)
+    committee = CommitteeCalculator(members, together=together)
+    assert len(committee._groups) == groups
     atoms = bulk_cell(seed=2)
     energies, forces, stresses = _each(members, atoms, stress=True)
     atoms.calc = committee
@@ -110,30 +109,55 @@ def test_the_spread_is_invariant_and_the_forces_equivariant_under_rotation_and_i
         np.testing.assert_allclose(moved_get("forces_std"), forces_std, rtol=1e-9)
 
 
-def test_from_checkpoints(tmp_path):
+def _checkpoints(folder, count: int) -> list:
+    """The first ``count`` MACE members saved as `equitens train` writes a run's best.ckpt."""
     from equitens.train.checkpoint import save_checkpoint
     from equitens.train.config import dump_config
 
-    paths = []
-    for i, member in enumerate(_members()[:2]):
-        paths.append(
-            save_checkpoint(
-                tmp_path / f"m{i}" / "checkpoints" / "best.ckpt",
-                {  # as `equitens train` writes it
-                    "config": dump_config({"model": MACE, "dtype": "float64"}),
-                    "params": jax.tree_util.tree_map(np.asarray, member.params),
-                    "species": np.array(ATOMIC_NUMBERS),
-                    "atomic_energies": E0,
-                },
-            )
+    runs = []
+    for i, member in enumerate(_members()[:count]):
+        save_checkpoint(
+            folder / f"m{i}" / "checkpoints" / "best.ckpt",
+            {
+                "config": dump_config(SMALL_MACE),
+                "params": jax.tree_util.tree_map(np.asarray, member.params),
+                "species": np.array(ATOMIC_NUMBERS),
+                "atomic_energies": E0,
+            },
         )
-    committee = CommitteeCalculator.from_checkpoints([tmp_path / "m0", tmp_path / "m1"])
+        runs.append(folder / f"m{i}")
+    return runs
+
+
+def test_from_checkpoints(tmp_path):
+    committee = CommitteeCalculator.from_checkpoints(_checkpoints(tmp_path, 2))
     atoms = ethanol()
     energies, _, _ = _each(_members()[:2], atoms, stress=False)
     atoms.calc = committee
     np.testing.assert_allclose(
         committee.get_property("committee_energies", atoms), energies, rtol=1e-13
     )
+
+
+def test_the_benchmark_runs(tmp_path):
+    """``benchmarks/committee.py`` on the small members: timings and the spread at two
+    temperatures, written to its JSON."""
+    import json
+
+    import ase.io
+
+    from benchmarks import committee
+
+    ase.io.write(tmp_path / "ethanol.xyz", ethanol())
+    runs = [str(run) for run in _checkpoints(tmp_path, 3)]
+    argv = ["--checkpoint", *runs, "--structure", str(tmp_path / "ethanol.xyz"), "--repeats"]
+    argv += ["3", "--hot", "900", "--md-steps", "20", "--out", str(tmp_path / "c.json")]
+    result = committee.main(argv)
+    saved = json.loads((tmp_path / "c.json").read_text())
+    assert [r["method"] for r in result["records"]] == ["single", "committee", "one_by_one"]
+    methods = [r["method"] for r in saved["records"]]
+    assert methods == ["single", "committee", "one_by_one", "langevin_300K", "langevin_900K"]
+    assert all(row["forces_std_max_mean"] > 0 for row in result["spread"])
 
 
 def test_fewer_than_two_members_is_a_clear_error():
