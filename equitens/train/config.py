@@ -50,6 +50,7 @@ _POSITIVE = (
     "data.num_buckets",
     "model.cutoff",
     "optimizer.learning_rate",
+    "loss.stage_two.learning_rate",
     "optimizer.eps",
     "optimizer.plateau_factor",
     "optimizer.min_lr_factor",
@@ -60,6 +61,9 @@ _NON_NEGATIVE = (
     "loss.energy_weight",
     "loss.forces_weight",
     "loss.stress_weight",
+    "loss.stage_two.energy_weight",
+    "loss.stage_two.forces_weight",
+    "loss.stage_two.stress_weight",
     "optimizer.weight_decay",
     "optimizer.warmup_steps",
     "optimizer.plateau_patience",
@@ -417,6 +421,21 @@ def validate_config(config: Mapping) -> None:
         raise ValueError(
             f"name must be a plain directory name (letters, digits, '_', '-', '.'), got "
             f"{config['name']!r}"
+        )
+    stage = loss["stage_two"]
+    start = stage["start"]
+    if start is not None and not (
+        (isinstance(start, int) and not isinstance(start, bool) and start >= 1)
+        or (isinstance(start, float) and 0 < start < 1)
+    ):
+        raise ValueError(
+            "loss.stage_two.start must be null, an epoch (an integer >= 1) or a fraction of "
+            f"training.epochs in (0, 1), got {start!r}"
+        )
+    if stage["energy_weight"] + stage["forces_weight"] + stage["stress_weight"] <= 0:
+        raise ValueError(
+            "at least one of loss.stage_two.energy_weight, forces_weight, stress_weight must be "
+            "positive"
         )
     split_seed = config["data"]["split_seed"]
     if split_seed is not None and (not isinstance(split_seed, int) or isinstance(split_seed, bool)):

@@ -64,6 +64,7 @@ from equitens.train.optimizer import (
     plateau_update,
 )
 from equitens.train.parallel import data_parallel, device_groups, local_devices
+from equitens.train.stages import stage_two_factor, stage_two_start, stage_two_weights
 
 __all__ = ["TrainState", "TrainingDivergedError", "epoch_seed", "make_train_step", "train"]
 
@@ -245,6 +246,7 @@ class _Run:
     make_loader: Callable
     train_loader: Any
     schedule: Callable
+    make_step: Callable
     train_step: Callable
     eval_step: Callable
     eval_size: tuple[int, int]
@@ -338,8 +340,11 @@ def train(
         )
     config["model"] = resolve_auto_model_keys(config, datasets)
     run = _initialise(config, paths, datasets, dtype, build_model, predict, make_loader, start)
+    second = stage_two_start(config)
     if resumed is not None:
         _restore(run, resumed)
+        if second is not None and run.start_epoch >= second:
+            _enter_stage_two(run, second, reset=False)
     (paths.run_dir / "config.yaml").write_text(dump_config(config))
     if start is not None:
         print(_finetune_line(start, config["training"]["init_atomic_energies"]))
@@ -354,6 +359,8 @@ def train(
     t_start = time.perf_counter()
     epoch = run.start_epoch
     for epoch in range(run.start_epoch + 1, int(training["epochs"]) + 1):
+        if epoch == second:
+            _enter_stage_two(run, second, reset=True)
         losses = _train_epoch(run, epoch)
         row, improved = _end_epoch(run, epoch, losses, t_start)
         _print_epoch(row, improved, bool(training["progress"]))
@@ -363,6 +370,29 @@ def train(
             )
             break
     return _final_evaluation(run, epoch, t_start)
+
+
+def _enter_stage_two(run: _Run, epoch: int, reset: bool) -> None:
+    """Switch to the loss weights and rate of ``loss.stage_two`` (:mod:`equitens.train.stages`).
+
+    ``reset`` (at the stage's first epoch; not when a run resumes inside the stage, whose
+    checkpoint holds the stage's state): the learning-rate factor becomes the stage's rate over
+    ``optimizer.learning_rate`` and the best validation loss is forgotten, since losses of other
+    weights do not compare: ``best.ckpt`` is then the best epoch of stage two.
+    """
+    config = run.config
+    run.weights = stage_two_weights(config["loss"])
+    run.train_step = run.make_step(run.weights)
+    if reset:
+        factor = stage_two_factor(config)
+        run.plateau = PlateauState(factor=factor)
+        run.best_valid = math.inf
+        stage = config["loss"]["stage_two"]
+        print(
+            f"stage two from epoch {epoch}: loss weights energy {stage['energy_weight']:g}, "
+            f"forces {stage['forces_weight']:g}, stress {stage['stress_weight']:g}; learning "
+            f"rate x{factor:g}"
+        )
 
 
 def _model_line(model: Mapping[str, Any]) -> str:
@@ -518,14 +548,17 @@ def _initialise(
     ema = params if ema_decay is not None else None
     state = TrainState(params, opt_state, ema, jnp.asarray(0, jnp.int32))
 
-    compute_stress_train = weights.stress > 0 and _has_stress(datasets.train)
+    has_stress = _has_stress(datasets.train)
+
+    def make_step(weights: LossWeights) -> Callable:
+        """The compiled train step of these loss weights (stage two has its own)."""
+        stress = weights.stress > 0 and has_stress
+        return _cached(
+            ("train", model, predict, opt_key, weights, ema_decay, stress, devices),
+            lambda: make_train_step(model, predict, optimizer, weights, ema_decay, stress, devices),
+        )
+
     compute_stress_eval = _has_stress(datasets.valid) or _has_stress(datasets.test)
-    train_step = _cached(
-        ("train", model, predict, opt_key, weights, ema_decay, compute_stress_train, devices),
-        lambda: make_train_step(
-            model, predict, optimizer, weights, ema_decay, compute_stress_train, devices
-        ),
-    )
     eval_step = _cached(
         ("eval", model, predict, compute_stress_eval),
         lambda: make_eval_step(model, predict, compute_stress_eval),
@@ -545,7 +578,8 @@ def _initialise(
         make_loader,
         train_loader,
         learning_rate_schedule(opt_config, total_steps),
-        train_step,
+        make_step,
+        make_step(weights),
         eval_step,
         eval_size,
         valid_batches,
