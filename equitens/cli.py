@@ -91,9 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=300.0,
         help="K (initial velocities, and the Langevin thermostat)",
     )
-    p.add_argument("--ensemble", choices=("langevin", "nve"), default="langevin")
+    p.add_argument(
+        "--ensemble",
+        choices=("langevin", "nve", "npt"),
+        default="langevin",
+        help="npt: Martyna-Tobias-Klein (Nose-Hoover chains), a cell periodic in 3 directions",
+    )
     p.add_argument("--timestep", type=float, default=0.5, help="fs")
     p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs")
+    p.add_argument("--pressure", type=float, default=0.0, help="npt: external pressure, GPa")
+    p.add_argument(
+        "--cell-fluctuations",
+        choices=("isotropic", "full"),
+        default="isotropic",
+        help="npt: the volume only (shape kept), or the whole cell",
+    )
+    p.add_argument(
+        "--thermostat-time", type=float, default=None, help="npt: fs (default 100 timesteps)"
+    )
+    p.add_argument(
+        "--barostat-time", type=float, default=None, help="npt: fs (default 1000 timesteps)"
+    )
     p.add_argument("--interval", type=int, default=10, help="write a frame every N steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="trajectory file (extxyz)")
@@ -211,6 +229,14 @@ def _md(args: argparse.Namespace) -> int:
     atoms = ase.io.read(args.structure)
     if not np.all(np.isfinite(atoms.positions)):
         raise ValueError(f"the structure {args.structure!r} has non-finite positions")
+    if args.ensemble == "npt" and not (np.all(atoms.pbc) and atoms.cell.rank == 3):
+        raise ValueError(
+            f"--ensemble npt needs a cell periodic in all three directions, and the structure "
+            f"{args.structure!r} has pbc={atoms.pbc.tolist()}: give a periodic structure, or use "
+            "--ensemble langevin or nve"
+        )
+    if args.ensemble == "npt" and args.engine != "ase":
+        raise ValueError("--ensemble npt runs with --engine ase")
     if len(atoms) < 2:
         raise ValueError(
             f"the structure {args.structure!r} has {len(atoms)} atom(s): MD holds the centre of "
@@ -233,10 +259,15 @@ def _md(args: argparse.Namespace) -> int:
 
     run = _md_jax if args.engine == "jax-md" else _md_ase
     start, end = run(args, atoms, write_frame)
+    volume = (
+        f", volume {start.get_volume():.2f} -> {end.get_volume():.2f} A^3"
+        if args.ensemble == "npt"
+        else ""
+    )
     print(
         f"{args.steps} {args.ensemble} steps of {args.timestep} fs ({args.engine}): total energy "
         f"{start.get_total_energy():.4f} -> {end.get_total_energy():.4f} eV, temperature "
-        f"{end.get_temperature():.1f} K; trajectory: {out}"
+        f"{end.get_temperature():.1f} K{volume}; trajectory: {out}"
     )
     if len(args.checkpoint) > 1:
         print(_spread_summary(len(args.checkpoint), ase.io.read(out, index=":")))
@@ -298,6 +329,8 @@ def _md_ase(args: argparse.Namespace, atoms, write_frame) -> tuple:
             fixcm=False,
             rng=rng,
         )
+    elif args.ensemble == "npt":
+        dyn = _mtk_npt(args, atoms)
     else:
         dyn = VelocityVerlet(atoms, args.timestep * units.fs)
     start = atoms.copy()
@@ -311,6 +344,27 @@ def _md_ase(args: argparse.Namespace, atoms, write_frame) -> tuple:
     dyn.attach(frame, interval=args.interval)  # also before the first step
     dyn.run(args.steps)
     return start, atoms
+
+
+def _mtk_npt(args: argparse.Namespace, atoms):
+    """ASE's Martyna-Tobias-Klein NPT integrator of the command's options (isotropic volume or
+    full-cell fluctuations; thermostat and barostat times default to 100 and 1000 timesteps)."""
+    from ase import units
+    from ase.md.nose_hoover_chain import MTKNPT, IsotropicMTKNPT
+
+    integrator = IsotropicMTKNPT if args.cell_fluctuations == "isotropic" else MTKNPT
+    thermostat = args.thermostat_time or 100 * args.timestep
+    barostat = args.barostat_time or 1000 * args.timestep
+    if thermostat <= 0 or barostat <= 0:
+        raise ValueError("--thermostat-time and --barostat-time must be positive (fs)")
+    return integrator(
+        atoms,
+        args.timestep * units.fs,
+        temperature_K=args.temperature,
+        pressure_au=args.pressure * units.GPa,
+        tdamp=thermostat * units.fs,
+        pdamp=barostat * units.fs,
+    )
 
 
 def _md_jax(args: argparse.Namespace, atoms, write_frame) -> tuple:
