@@ -25,7 +25,14 @@ import numpy as np
 
 from equitens.train.datasets import Datasets
 
-__all__ = ["energy_offset", "finetune_model_section", "onto_checkpoint_species"]
+__all__ = [
+    "describe_start",
+    "energy_offset",
+    "energy_offset_warning",
+    "finetune_model_section",
+    "finetune_start",
+    "onto_checkpoint_species",
+]
 
 # model keys a fine-tuning run may set to other values than the checkpoint's
 _FREE_MODEL_KEYS = ("plan",)
@@ -198,3 +205,64 @@ def energy_offset(datasets: Datasets, shift: Any) -> float:
         if float(np.max(g.globals["energy_weight"])) > 0
     ]
     return float(np.mean(offsets)) if offsets else 0.0
+
+
+def finetune_start(config: dict) -> dict | None:
+    """The checkpoint of ``training.init_from``, with ``config`` made its model's; else ``None``.
+
+    ``config`` (a full configuration) is updated in place: its ``model`` section becomes the
+    checkpoint's (:func:`finetune_model_section`), completed and validated by ``load_config``.
+
+    Raises:
+        ValueError: for a missing checkpoint, one that is not a training run's, or a model key
+            that conflicts with the checkpoint's.
+    """
+    from equitens.train.checkpoint import load_checkpoint
+    from equitens.train.config import default_config, load_config
+
+    source = config["training"]["init_from"]
+    if source is None:
+        return None
+    checkpoint = load_checkpoint(source)
+    for key in ("config", "params", "species", "atomic_energies"):
+        if key not in checkpoint:
+            raise ValueError(
+                f"training.init_from={source!r}: {checkpoint['path']!r} is not a checkpoint of a "
+                f"training run (it has no {key!r}); name a run folder or its best.ckpt"
+            )
+    defaults = {
+        **load_config(base={"model": {"name": config["model"]["name"]}})["model"],
+        "name": default_config()["model"]["name"],
+    }
+    section = finetune_model_section(config["model"], defaults, checkpoint["config"]["model"])
+    config.update(load_config(base={**config, "model": section}))
+    return checkpoint
+
+
+def describe_start(start: Mapping[str, Any], atomic_energies: str) -> str:
+    """Where a fine-tuning run starts from, for the run log."""
+    table = start["species"]
+    species = " ".join(table.symbols if hasattr(table, "symbols") else map(str, table))
+    return (
+        f"fine-tuning from {start['path']} (epoch {start.get('epoch', '?')}): species "
+        f"{species}, atomic energies of the {atomic_energies}"
+    )
+
+
+def energy_offset_warning(datasets: Datasets, config: Mapping[str, Any]) -> str | None:
+    """A warning when the training energies lie more than 1 eV/atom from what the model's E0s
+    and shift give (:func:`energy_offset`: data of another level of theory), else ``None``."""
+    offset = energy_offset(datasets, config["model"].get("shift", 0.0))
+    if abs(offset) <= 1.0:
+        return None
+    fix = (
+        "; set training.init_atomic_energies=data (with isolated-atom energies of the new "
+        "method in data.isolated_file where you have them)"
+        if config["training"]["init_atomic_energies"] == "checkpoint"
+        else ""
+    )
+    return (
+        f"warning: the training energies lie {offset:+.3g} eV/atom from what the model's "
+        f"atomic energies and shift give: the data is not of the checkpoint's level of "
+        f"theory{fix}"
+    )

@@ -49,8 +49,9 @@ from equitens.train.evaluate import (
     padding_size,
 )
 from equitens.train.finetune import (
-    energy_offset,
-    finetune_model_section,
+    describe_start,
+    energy_offset_warning,
+    finetune_start,
     onto_checkpoint_species,
 )
 from equitens.train.loss import LossWeights, weighted_loss
@@ -321,7 +322,7 @@ def train(
     config = load_config(base=config or {})
     paths = _Paths.of(config)
     config, resumed = _resume(config, paths)
-    start = _finetune_start(config) if resumed is None else None
+    start = finetune_start(config) if resumed is None else None
     dtype = run_dtype(config["dtype"])
     if build_model is None or predict is None:
         default_build, default_predict = _default_model_fns()
@@ -347,8 +348,10 @@ def train(
             _enter_stage_two(run, second, reset=False)
     (paths.run_dir / "config.yaml").write_text(dump_config(config))
     if start is not None:
-        print(_finetune_line(start, config["training"]["init_atomic_energies"]))
-        _warn_energy_offset(datasets, config)
+        print(describe_start(start, config["training"]["init_atomic_energies"]))
+        warning = energy_offset_warning(datasets, config)
+        if warning:
+            print(warning)
     print(_model_line(config["model"]))
     if config["optimizer"]["freeze"]:
         print(frozen_summary(run.state.params, config["optimizer"]["freeze"]))
@@ -414,56 +417,6 @@ def _devices_line(config: Mapping[str, Any]) -> str:
         f"data parallel over {len(devices)} {devices[0].platform} devices: {batch} graphs per "
         f"device, {len(devices) * batch} per step (gradients averaged)"
     )
-
-
-def _finetune_start(config: dict) -> dict | None:
-    """With ``training.init_from``: its checkpoint, and ``config["model"]`` made the checkpoint's
-    model (:func:`equitens.train.finetune.finetune_model_section`); else ``None``."""
-    source = config["training"]["init_from"]
-    if source is None:
-        return None
-    checkpoint = load_checkpoint(source)
-    for key in ("config", "params", "species", "atomic_energies"):
-        if key not in checkpoint:
-            raise ValueError(
-                f"training.init_from={source!r}: {checkpoint['path']!r} is not a checkpoint of a "
-                f"training run (it has no {key!r}); name a run folder or its best.ckpt"
-            )
-    defaults = {
-        **load_config(base={"model": {"name": config["model"]["name"]}})["model"],
-        "name": default_config()["model"]["name"],
-    }
-    section = finetune_model_section(config["model"], defaults, checkpoint["config"]["model"])
-    config.update(load_config(base={**config, "model": section}))
-    return checkpoint
-
-
-def _finetune_line(start: Mapping[str, Any], atomic_energies: str) -> str:
-    """Where a fine-tuning run starts from, for the run log."""
-    table = start["species"]
-    species = " ".join(table.symbols if hasattr(table, "symbols") else map(str, table))
-    return (
-        f"fine-tuning from {start['path']} (epoch {start.get('epoch', '?')}): species "
-        f"{species}, atomic energies of the {atomic_energies}"
-    )
-
-
-def _warn_energy_offset(datasets: Datasets, config: Mapping[str, Any]) -> None:
-    """Say so when the fine-tuning data's energies lie far from what the model's constants
-    predict (another level of theory with the checkpoint's E0s)."""
-    offset = energy_offset(datasets, config["model"].get("shift", 0.0))
-    if abs(offset) > 1.0:
-        fix = (
-            "; set training.init_atomic_energies=data (with isolated-atom energies of the new "
-            "method in data.isolated_file where you have them)"
-            if config["training"]["init_atomic_energies"] == "checkpoint"
-            else ""
-        )
-        print(
-            f"warning: the training energies lie {offset:+.3g} eV/atom from what the model's "
-            f"atomic energies and shift give: the data is not of the checkpoint's level of "
-            f"theory{fix}"
-        )
 
 
 def _resume(config: dict, paths: _Paths) -> tuple[dict, dict | None]:
