@@ -136,7 +136,8 @@ def make_train_step(
         optimizer: the optax optimiser.
         weights: the loss weights.
         ema_decay: decay of the parameter EMA, or None.
-        compute_stress: whether the loss needs the stress.
+        compute_stress: whether the loss has a stress term (data with stress labels and
+            ``weights.stress > 0``); without it the stress weight is ignored.
         devices: data-parallel over this many local devices (:mod:`equitens.train.parallel`):
             the batch then has a leading axis of that length, one padded batch per device.
 
@@ -161,6 +162,9 @@ def make_train_step(
         >>> float(loss), float(state.params["e"])
         (1.0, 0.5)
     """
+
+    if not compute_stress:  # no stress predicted: no stress term, whatever its weight
+        weights = dataclasses.replace(weights, stress=0.0)
 
     def loss_fn(params, batch):
         prediction = predict(model, params, batch, compute_stress=compute_stress)
