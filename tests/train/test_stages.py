@@ -33,7 +33,9 @@ def _config(tmp_path, start, **sections):
 def test_weights_rate_and_best_checkpoint_switch_at_the_start(tmp_path, data, start, capsys):
     results = train(_config(tmp_path, start), **S.factories(data))
     out = capsys.readouterr().out
-    assert "stage two from epoch 3: loss weights energy 100, forces 10, stress 1000; learning" in out
+    assert (
+        "stage two from epoch 3: loss weights energy 100, forces 10, stress 1000; learning" in out
+    )
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
     for row in rows:  # the validation loss is the weighted sum of the two squared RMSEs
         energy, forces = (1.0, 10.0) if row["epoch"] < 3 else (100.0, 10.0)
