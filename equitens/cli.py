@@ -56,7 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         "When the frames (isolated atoms aside) share one composition, the energies relative to "
         "the lowest reference energy are compared too.",
     )
-    p.add_argument("--checkpoint", required=True, help="run folder or .ckpt file")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        nargs="+",
+        help="run folder or .ckpt file; several: a committee (errors of the mean, of each "
+        "member, and how the spread ranks them; energies and forces)",
+    )
     p.add_argument("--data", required=True, help="extxyz file with reference energies (forces)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the run's")
     p.add_argument("--energy-key", default=None, help="default: the run's data.energy_key")
@@ -178,17 +184,21 @@ def _evaluate(args: argparse.Namespace) -> int:
         if key is not None and not key.strip():
             hint = " (to compare energies only, use --no-forces)" if flag == "--forces-key" else ""
             raise ValueError(f"{flag} needs a key name, got {key!r}{hint}")
-    if not pathlib.Path(args.checkpoint).exists():
-        raise ValueError(
-            f"--checkpoint {args.checkpoint!r} does not exist: give the folder of a training run "
-            "(runs/<name>) or a .ckpt file"
-        )
+    for path in args.checkpoint:
+        if not pathlib.Path(path).exists():
+            raise ValueError(
+                f"--checkpoint {path!r} does not exist: give the folder of a training run "
+                "(runs/<name>) or a .ckpt file"
+            )
     if not pathlib.Path(args.data).is_file():
         raise ValueError(f"--data {args.data!r} is not a file: give an extxyz file")
-    _start(_checkpoint_dtype(args.checkpoint))
+    dtypes = {_checkpoint_dtype(path) for path in args.checkpoint}
+    _start("float64" if "float64" in dtypes else dtypes.pop())
+    if len(args.checkpoint) > 1:
+        return _evaluate_committee(args)
     try:
         errors = evaluate_checkpoint(
-            args.checkpoint,
+            args.checkpoint[0],
             args.data,
             batch_size=args.batch_size,
             energy_key=args.energy_key,
@@ -204,6 +214,32 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(format_errors(errors, f"errors on {args.data} ({errors['n_configs']} configurations):"))
     if "forces_mae" not in errors:
         print(_energy_only_note(args, errors))
+    if args.out:
+        pathlib.Path(args.out).write_text(json.dumps(errors, indent=2) + "\n")
+    return 0
+
+
+def _evaluate_committee(args: argparse.Namespace) -> int:
+    """``equitens evaluate`` with several checkpoints (:mod:`equitens.train.committee_errors`)."""
+    from equitens.train.committee_errors import evaluate_committee, format_committee_errors
+
+    if args.batch_size is not None or args.stress_key is not None:
+        raise ValueError(
+            "a committee (several --checkpoint) is evaluated frame by frame on energies and "
+            "forces: --batch-size and --stress-key apply to one checkpoint"
+        )
+    errors = evaluate_committee(
+        args.checkpoint,
+        args.data,
+        energy_key=args.energy_key,
+        forces_key=args.forces_key,
+        read_forces=not args.no_forces,
+    )
+    title = (
+        f"errors of the mean of {len(args.checkpoint)} models on {args.data} "
+        f"({errors['n_configs']} configurations):"
+    )
+    print(format_committee_errors(errors, title))
     if args.out:
         pathlib.Path(args.out).write_text(json.dumps(errors, indent=2) + "\n")
     return 0

@@ -506,6 +506,12 @@ def _initialise(
     state = TrainState(params, opt_state, ema, jnp.asarray(0, jnp.int32))
 
     has_stress = _has_stress(datasets.train)
+    if weights.energy + weights.forces <= 0 and not has_stress:
+        raise ValueError(
+            "the loss has only a stress term (loss.energy_weight and loss.forces_weight are 0) "
+            "but no training frame has a stress label: set loss.energy_weight or "
+            "loss.forces_weight"
+        )
 
     def make_step(weights: LossWeights) -> Callable:
         """The compiled train step of these loss weights (stage two has its own)."""

@@ -211,18 +211,27 @@ def test_fine_tuning_starts_from_the_trained_model(trained_run, tmp_path, capsys
     assert "model.lmax=3 differs from the checkpoint's model.lmax=1" in capsys.readouterr().err
 
 
-def test_md_with_a_committee_records_the_spread(trained_run, tiny_xyz, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def second_member(trained_run, tiny_xyz, tmp_path_factory):
+    """A second member for committees: the trained model fine-tuned for an epoch on the tiny
+    file (the same compiled model)."""
+    out = tmp_path_factory.mktemp("second")
+    argv = ["train", f"training.init_from={trained_run}", f"data.train_file={tiny_xyz}"]
+    argv += [f"output_dir={out}", "name=second", "training.epochs=1", "data.batch_size=2"]
+    assert main([*argv, "training.progress=false", "optimizer.warmup_steps=0"]) == 0
+    return out / "second"
+
+
+def test_md_with_a_committee_records_the_spread(
+    trained_run, second_member, tiny_xyz, tmp_path, capsys
+):
     """Several ``--checkpoint``: MD on the committee's mean forces, each frame with the spread
     of its members (the quantities of ``CommitteeCalculator`` at the frame's positions)."""
     import ase.io
 
     from equitens.committee import CommitteeCalculator
 
-    # a second member: the trained model fine-tuned for an epoch (the same compiled model)
-    argv = ["train", f"training.init_from={trained_run}", f"data.train_file={tiny_xyz}"]
-    argv += [f"output_dir={tmp_path}", "name=second", "training.epochs=1", "data.batch_size=2"]
-    assert main([*argv, "training.progress=false", "optimizer.warmup_steps=0"]) == 0
-    members = [str(trained_run), str(tmp_path / "second")]
+    members = [str(trained_run), str(second_member)]
     out = tmp_path / "committee.xyz"
     argv = ["md", "--checkpoint", *members, "--structure", f"{tiny_xyz}@-1", "--steps", "20"]
     assert main([*argv, "--interval", "10", "--out", str(out)]) == 0
@@ -243,6 +252,34 @@ def test_md_with_a_committee_records_the_spread(trained_run, tiny_xyz, tmp_path,
 
     assert main([*argv, "--engine", "jax-md", "--out", str(tmp_path / "j.xyz")]) == 2
     assert "a committee (2 checkpoints) runs with --engine ase" in capsys.readouterr().err
+
+
+def test_evaluate_a_committee(trained_run, second_member, tmp_path, capsys):
+    """Several ``--checkpoint``: the errors of each member are those ``evaluate`` gives it alone,
+    the mean's are no worse than the members' average (the triangle inequality), and the
+    spread's rank correlation with the error is reported."""
+    import yaml
+
+    from equitens.train.evaluate import evaluate_checkpoint
+
+    test_file = yaml.safe_load((trained_run / "config.yaml").read_text())["data"]["test_file"]
+    members = [str(trained_run), str(second_member)]
+    out = tmp_path / "committee.json"
+    argv = ["evaluate", "--checkpoint", *members, "--data", test_file]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "errors of the mean of 2 models" in printed and "rank correlation" in printed
+    errors = json.loads(out.read_text())
+    assert errors["n_configs"] == 20
+    for member, path in zip(errors["members"], members, strict=True):
+        alone = evaluate_checkpoint(path, test_file)
+        for key in ("energy_mae", "energy_per_atom_rmse", "forces_mae", "forces_rmse"):
+            assert member[key] == pytest.approx(alone[key], rel=1e-4), key
+    for key in ("energy_mae", "forces_mae"):
+        assert errors[key] <= np.mean([m[key] for m in errors["members"]]) + 1e-12
+    assert -1 <= errors["forces_spread_spearman"] <= 1 and errors["forces_std_mean"] > 0
+    assert main([*argv, "--batch-size", "4"]) == 2
+    assert "--batch-size and --stress-key apply to one checkpoint" in capsys.readouterr().err
 
 
 def test_md_with_jax_md_missing_says_how_to_install_it(

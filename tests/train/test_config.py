@@ -97,7 +97,10 @@ def test_model_section_accepts_model_specific_keys():
         (["data.valid_fraction=0.6", "data.test_fraction=0.5"], "must be below 1"),
         (["optimizer.ema_decay=1.5"], "optimizer.ema_decay must be in (0, 1) or null"),
         (["optimizer.clip_norm=0"], "'optimizer.clip_norm' must be a positive number or null"),
-        (["loss.energy_weight=0", "loss.forces_weight=0"], "at least one of loss"),
+        (
+            ["loss.energy_weight=0", "loss.forces_weight=0", "loss.stress_weight=0"],
+            "at least one of loss",
+        ),
         (["resume=true"], "resume=true needs the name of the run"),
         (["name=a/b"], "name must be a plain directory name"),
     ],

@@ -219,3 +219,10 @@ def test_without_validation_data_the_training_loss_selects_the_best(tmp_path):
     data = S.datasets(n_valid=0, n_test=0)
     results = train(S.tiny_config(tmp_path, training={"epochs": 2}), **S.factories(data))
     assert "test" not in results and results["best_epoch"] >= 1
+
+
+def test_a_stress_only_loss_without_stress_labels_is_refused(tmp_path, data):
+    config = S.tiny_config(tmp_path, loss={"energy_weight": 0.0, "forces_weight": 0.0})
+    with pytest.raises(ValueError, match="no training frame has a stress label"):
+        train(config, **S.factories(data))
+    assert not (tmp_path / "run").exists()
