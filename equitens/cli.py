@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--ensemble",
         choices=("langevin", "nve", "npt"),
         default="langevin",
-        help="npt: Martyna-Tobias-Klein (Nose-Hoover chains), a cell periodic in 3 directions",
+        help="npt: constant pressure, Nose-Hoover chains (ASE: Martyna-Tobias-Klein; jax-md: "
+        "npt_nose_hoover, isotropic), for a cell periodic in all three directions",
     )
     p.add_argument("--timestep", type=float, default=0.5, help="fs")
     p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs")
@@ -271,8 +272,11 @@ def _md(args: argparse.Namespace) -> int:
             f"{args.structure!r} has pbc={atoms.pbc.tolist()}: give a periodic structure, or use "
             "--ensemble langevin or nve"
         )
-    if args.ensemble == "npt" and args.engine != "ase":
-        raise ValueError("--ensemble npt runs with --engine ase")
+    if args.ensemble == "npt" and args.engine != "ase" and args.cell_fluctuations == "full":
+        raise ValueError(
+            "--engine jax-md scales the cell isotropically at constant pressure: use "
+            "--cell-fluctuations isotropic, or --engine ase for full-cell fluctuations"
+        )
     if len(atoms) < 2:
         raise ValueError(
             f"the structure {args.structure!r} has {len(atoms)} atom(s): MD holds the centre of "
@@ -423,6 +427,9 @@ def _md_jax(args: argparse.Namespace, atoms, write_frame) -> tuple:
         timestep_fs=args.timestep,
         temperature_K=args.temperature,
         friction_per_fs=args.friction,
+        pressure_GPa=args.pressure,
+        thermostat_fs=args.thermostat_time,
+        barostat_fs=args.barostat_time,
         interval=args.interval,
         seed=args.seed,
         write_frame=keep,

@@ -214,7 +214,7 @@ def energy_fn_from_checkpoint(
     return energy, calculator.cutoff
 
 
-def run_steps(apply: Callable, steps: int) -> Callable:
+def run_steps(apply: Callable, steps: int, update_kwargs: Callable | None = None) -> Callable:
     """``steps`` steps of a JAX MD integrator in one jitted ``lax.fori_loop``, the neighbour list
     updated after each: ``run(state, neighbors) -> (state, neighbors)``.
 
@@ -225,6 +225,9 @@ def run_steps(apply: Callable, steps: int) -> Callable:
         apply: the integrator's step, ``apply(state, neighbor=...) -> state`` (e.g. the second
             function of ``jax_md.simulate.nve``).
         steps: how many steps.
+        update_kwargs: ``state -> dict`` of keyword arguments of the neighbour-list update
+            (e.g. ``lambda state: {"box": jax_md.simulate.npt_box(state)}`` at constant
+            pressure, where the box moves).
 
     Returns:
         The jitted function.
@@ -246,7 +249,8 @@ def run_steps(apply: Callable, steps: int) -> Callable:
     def step(_, carry):
         state, neighbors = carry
         state = apply(state, neighbor=neighbors)
-        return state, neighbors.update(state.position)
+        kwargs = update_kwargs(state) if update_kwargs is not None else {}
+        return state, neighbors.update(state.position, **kwargs)
 
     @jax.jit
     def run(state, neighbors):
@@ -275,6 +279,21 @@ def _space(atoms, jax_md):
     return displacement, shift, fractional, lambda r: np.asarray(r) @ cell, box
 
 
+def _check_cell_width(cell: np.ndarray, cutoff: float, when: str) -> None:
+    """JAX MD's periodic space takes each pair's nearest image only: every width of the cell
+    (the distances between opposite faces) must exceed twice the cutoff."""
+    cell = np.asarray(cell, np.float64)
+    volume = abs(np.linalg.det(cell))
+    widths = [volume / np.linalg.norm(np.cross(cell[i - 2], cell[i - 1])) for i in range(3)]
+    if min(widths) <= 2 * cutoff:
+        raise ValueError(
+            f"{when} the cell's widths are {', '.join(f'{w:.2f}' for w in widths)} A, but JAX "
+            f"MD takes each pair's nearest periodic image only, which needs widths above twice "
+            f"the cutoff ({2 * cutoff:.2f} A): repeat the cell (atoms.repeat) or use the ASE "
+            "engine"
+        )
+
+
 def run_md(
     checkpoint: str | pathlib.Path,
     atoms: Any,
@@ -284,14 +303,19 @@ def run_md(
     timestep_fs: float = 0.5,
     temperature_K: float = 300.0,
     friction_per_fs: float = 0.01,
+    pressure_GPa: float = 0.0,
+    thermostat_fs: float | None = None,
+    barostat_fs: float | None = None,
     interval: int = 10,
     seed: int = 0,
     write_frame: Callable | None = None,
 ) -> Any:
     """Molecular dynamics of ``atoms`` with a training run's potential, on the device (JAX MD).
 
-    What ``equitens md --engine jax-md`` runs: velocity Verlet (``"nve"``) or Langevin
-    (``"langevin"``, JAX MD's ``nvt_langevin``) from Maxwell-Boltzmann momenta at
+    What ``equitens md --engine jax-md`` runs: velocity Verlet (``"nve"``), Langevin
+    (``"langevin"``, JAX MD's ``nvt_langevin``) or constant pressure (``"npt"``, JAX MD's
+    ``npt_nose_hoover``: Nose-Hoover chains on the particles and on the volume, the cell
+    scaled isotropically; a periodic cell only) from Maxwell-Boltzmann momenta at
     ``temperature_K`` (:func:`equitens.momenta.thermal_momenta`, as the ASE engine draws them:
     the same seed, the same start);
     ``interval`` steps at a time in one jitted loop (:func:`run_steps`), after which the
@@ -309,6 +333,9 @@ def run_md(
         timestep_fs: time step (fs).
         temperature_K: initial temperature, and the thermostat's.
         friction_per_fs: Langevin friction (1/fs).
+        pressure_GPa: ``"npt"``: the external pressure (GPa).
+        thermostat_fs: ``"npt"``: the thermostat's time (fs; default 100 timesteps).
+        barostat_fs: ``"npt"``: the barostat's time (fs; default 1000 timesteps).
         interval: steps between frames.
         seed: seed of the momenta and of the Langevin noise.
         write_frame: called with an ``ase.Atoms`` of the state, at the start and every
@@ -319,7 +346,9 @@ def run_md(
 
     Raises:
         MissingExtraError: without jax-md (``pip install 'equitens[jax-md]'``).
-        ValueError: for mixed periodic boundaries, an unknown ensemble or a bad number.
+        ValueError: for mixed periodic boundaries, a cell narrower than twice the cutoff (at the
+            start, or at a frame of a run at constant pressure), an unknown ensemble or a bad
+            number.
     """
     from ase import units
     from ase.calculators.singlepoint import SinglePointCalculator
@@ -328,12 +357,16 @@ def run_md(
     from equitens.momenta import thermal_momenta
 
     jax_md = require("jax_md", extra="jax-md", feature="molecular dynamics with JAX MD")
-    if ensemble not in ("nve", "langevin"):
-        raise ValueError(f"ensemble must be 'nve' or 'langevin', got {ensemble!r}")
+    if ensemble not in ("nve", "langevin", "npt"):
+        raise ValueError(f"ensemble must be 'nve', 'langevin' or 'npt', got {ensemble!r}")
     if steps < 0 or interval < 1 or timestep_fs <= 0 or temperature_K < 0:
         raise ValueError("steps must be >= 0, interval >= 1, timestep > 0 and temperature >= 0")
     displacement, shift, R, cartesian, box = _space(atoms, jax_md)
+    if ensemble == "npt" and box is None:
+        raise ValueError("ensemble 'npt' needs a cell periodic in all three directions")
     energy, cutoff = energy_fn_from_checkpoint(checkpoint, atoms.numbers, displacement)
+    if box is not None:
+        _check_cell_width(atoms.cell, cutoff, "at the start")
     partition = jax_md.partition
     neighbor_fn = partition.neighbor_list(
         displacement,
@@ -349,38 +382,66 @@ def run_md(
     neighbors = neighbor_fn.allocate(R)
     dt, kT = timestep_fs * units.fs, temperature_K * units.kB
     simulate = jax_md.simulate
+    update_kwargs, current_box = None, lambda state: box
     if ensemble == "nve":
         init, apply = simulate.nve(energy, shift, dt)
-    else:
+    elif ensemble == "langevin":
         init, apply = simulate.nvt_langevin(energy, shift, dt, kT, gamma=friction_per_fs / units.fs)
+    else:
+        init, apply = simulate.npt_nose_hoover(
+            energy,
+            shift,
+            dt,
+            pressure_GPa * units.GPa,
+            kT,
+            barostat_kwargs={"tau": (barostat_fs or 1000 * timestep_fs) * units.fs},
+            thermostat_kwargs={"tau": (thermostat_fs or 100 * timestep_fs) * units.fs},
+        )
+        init = functools.partial(init, box=box)
+        current_box = simulate.npt_box
+
+        def update_kwargs(state):  # the neighbour list follows the moving box
+            return {"box": simulate.npt_box(state)}
+
     masses = jnp.asarray(atoms.get_masses(), R.dtype)[:, None]
     rng = np.random.default_rng(seed)
     momenta = jnp.asarray(thermal_momenta(atoms, temperature_K, rng), R.dtype)
     key = jax.random.PRNGKey(seed)
     state = init(key, R, mass=masses, kT=kT, neighbor=neighbors, momenta=momenta)
-    run = run_steps(apply, interval)
+    run = run_steps(apply, interval, update_kwargs)
     potential = jax.jit(energy)
 
     def frame(state, neighbors):
         """The state as ``ase.Atoms``: JAX MD's momenta and forces are Cartesian also with
         fractional positions (its periodic_general space makes the gradient so)."""
         out = atoms.copy()
-        out.positions = cartesian(state.position)
+        state_box = current_box(state)
+        if state_box is None:
+            out.positions = cartesian(state.position)
+            e = float(potential(state.position, neighbors))
+        else:  # the cell of the state (it moves at constant pressure)
+            cell = np.asarray(state_box, np.float64).T
+            _check_cell_width(cell, cutoff, f"after {steps_done} steps")
+            out.set_cell(cell)
+            out.positions = np.asarray(state.position, np.float64) @ cell
+            e = float(potential(state.position, neighbors, box=state_box))
         out.set_momenta(np.asarray(state.momentum, np.float64))
-        e = float(potential(state.position, neighbors))
         forces = np.asarray(state.force, np.float64)
         out.calc = SinglePointCalculator(out, energy=e, forces=forces)
         return out
 
+    steps_done = 0
     current = frame(state, neighbors)
     if write_frame is not None:
         write_frame(current)
     for _ in range(-(-steps // interval)):
         new_state, new_neighbors = run(state, neighbors)
         if bool(new_neighbors.did_buffer_overflow):  # a larger list, and the block again
-            neighbors = neighbor_fn.allocate(state.position)
+            kwargs = {} if update_kwargs is None else update_kwargs(state)
+            neighbors = neighbor_fn.allocate(state.position, **kwargs)
             new_state, new_neighbors = run(state, neighbors)
         state, neighbors = new_state, new_neighbors
+        steps_done += interval
         current = frame(state, neighbors)
         if write_frame is not None:
             write_frame(current)

@@ -323,3 +323,37 @@ def test_the_guide_page_and_the_benchmark(tmp_path, monkeypatch):
     assert methods == ["ase", "jax_md"]
     assert all(record["step_ms"] > 0 for record in result["records"])
     assert abs(result["records"][1]["energy_drift_eV"]) < 0.01
+
+
+def test_run_md_at_constant_pressure(tmp_path):
+    """``run_md(ensemble="npt")`` (JAX MD's ``npt_nose_hoover``): the cell moves, and every
+    frame (its cell, Cartesian positions, energy and forces) is what the calculator gives on
+    that frame; a free-space structure is refused."""
+    pytest.importorskip("jax_md", reason="jax-md is not installed (pip install jax-md)")
+    from equitens.jax_md import run_md
+
+    atoms, _ = _copper()
+    checkpoint = _copper_checkpoint(tmp_path, atoms, 3.4)
+    frames = []
+    npt = {"ensemble": "npt", "timestep_fs": 1.0, "pressure_GPa": 1.0, "barostat_fs": 100.0}
+    run_md(checkpoint, atoms, steps=20, interval=10, write_frame=frames.append, **npt)
+    assert len(frames) == 3
+    assert abs(frames[-1].get_volume() - atoms.get_volume()) > 1e-3 * atoms.get_volume()
+    calc = EquitensCalculator.from_checkpoint(checkpoint)
+    for frame in frames:
+        reference = frame.copy()
+        reference.calc = calc
+        assert frame.get_potential_energy() == pytest.approx(
+            reference.get_potential_energy(), abs=1e-9
+        )
+        np.testing.assert_allclose(frame.get_forces(), reference.get_forces(), atol=1e-9)
+    free = atoms.copy()
+    free.pbc = False
+    with pytest.raises(ValueError, match="'npt' needs a cell periodic in all three directions"):
+        run_md(checkpoint, free, steps=1, ensemble="npt")
+    # the untrained model pulls the cell in: past 20 steps it is narrower than twice the
+    # cutoff, where JAX MD's nearest-image pairs miss neighbours; the run stops and says so
+    with pytest.raises(ValueError, match=r"after \d+ steps the cell's widths are"):
+        run_md(checkpoint, atoms, steps=200, interval=10, **npt)
+    with pytest.raises(ValueError, match="at the start the cell's widths are"):
+        run_md(checkpoint, bulk("Cu", "fcc", a=3.6, cubic=True), steps=1)  # 3.6 A wide

@@ -84,6 +84,9 @@ def test_equitens_md_npt(tmp_path, capsys):
         np.testing.assert_allclose(frame.get_stress(), atoms.get_stress(), atol=1e-6)
         np.testing.assert_allclose(frame.get_forces(), atoms.get_forces(), atol=1e-5)
     assert main([*argv[:-2], "--cell-fluctuations", "full", "--out", str(tmp_path / "f.xyz")]) == 0
+    full_on_jax_md = [*argv, "--engine", "jax-md", "--cell-fluctuations", "full"]
+    assert main(full_on_jax_md) == 2
+    assert "--engine jax-md scales the cell isotropically" in capsys.readouterr().err
 
 
 def test_npt_of_a_molecule_is_a_clear_error(tmp_path, capsys):
