@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import pathlib
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -294,6 +295,23 @@ def _check_cell_width(cell: np.ndarray, cutoff: float, when: str) -> None:
         )
 
 
+def _without_float64_requests(function: Callable) -> Callable:
+    """``function`` with jax's warnings about float64 requests in float32 mode silenced: JAX MD's
+    integrators ask for float64 sums, which jax truncates to float32 with a warning every call
+    (harmless, and not the user's doing)."""
+
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="Explicitly requested dtype float64", category=UserWarning
+            )
+            return function(*args, **kwargs)
+
+    return wrapped
+
+
+@_without_float64_requests
 def run_md(
     checkpoint: str | pathlib.Path,
     atoms: Any,
