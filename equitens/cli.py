@@ -162,6 +162,12 @@ def _start(dtype: str | None) -> None:
     print(f"compilation cache: {directory or 'off'}")
 
 
+def _start_for(checkpoints) -> None:
+    """:func:`_start` for the runs of ``checkpoints``: float64 when any of them is."""
+    dtypes = {_checkpoint_dtype(path) for path in checkpoints}
+    _start("float64" if "float64" in dtypes else dtypes.pop())
+
+
 def _train(args: argparse.Namespace) -> int:
     from equitens.train import load_config, train
 
@@ -193,8 +199,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             )
     if not pathlib.Path(args.data).is_file():
         raise ValueError(f"--data {args.data!r} is not a file: give an extxyz file")
-    dtypes = {_checkpoint_dtype(path) for path in args.checkpoint}
-    _start("float64" if "float64" in dtypes else dtypes.pop())
+    _start_for(args.checkpoint)
     if len(args.checkpoint) > 1:
         return _evaluate_committee(args)
     try:
@@ -288,14 +293,16 @@ def _md(args: argparse.Namespace) -> int:
             f"a committee ({len(args.checkpoint)} checkpoints) runs with --engine ase; "
             f"--engine {args.engine} takes one --checkpoint"
         )
-    dtypes = {_checkpoint_dtype(path) for path in args.checkpoint}
-    _start("float64" if "float64" in dtypes else dtypes.pop())
+    _start_for(args.checkpoint)
     out = pathlib.Path(args.out)
     if out.exists():
         out.unlink()
+    spreads = []  # a committee's (energy_std, forces_std_max) of each frame written
 
     def write_frame(frame) -> None:
         ase.io.write(out, frame, format="extxyz", append=True)
+        if "forces_std_max" in frame.info:
+            spreads.append((frame.info["energy_std"], frame.info["forces_std_max"]))
 
     run = _md_jax if args.engine == "jax-md" else _md_ase
     start, end = run(args, atoms, write_frame)
@@ -309,8 +316,8 @@ def _md(args: argparse.Namespace) -> int:
         f"{start.get_total_energy():.4f} -> {end.get_total_energy():.4f} eV, temperature "
         f"{end.get_temperature():.1f} K{volume}; trajectory: {out}"
     )
-    if len(args.checkpoint) > 1:
-        print(_spread_summary(len(args.checkpoint), ase.io.read(out, index=":")))
+    if spreads:
+        print(_spread_summary(len(args.checkpoint), spreads))
     return 0
 
 
@@ -323,14 +330,15 @@ def _record_spread(atoms) -> None:
     atoms.arrays["forces_std"] = forces_std
 
 
-def _spread_summary(members: int, frames) -> str:
-    """The largest spreads of a committee trajectory, for the end of ``equitens md``."""
-    force = max(range(len(frames)), key=lambda i: frames[i].info["forces_std_max"])
-    energy = max(range(len(frames)), key=lambda i: frames[i].info["energy_std"])
+def _spread_summary(members: int, spreads: list[tuple[float, float]]) -> str:
+    """The largest spreads of a committee trajectory, from each frame's ``(energy_std,
+    forces_std_max)``, for the end of ``equitens md``."""
+    energy = max(range(len(spreads)), key=lambda i: spreads[i][0])
+    force = max(range(len(spreads)), key=lambda i: spreads[i][1])
     return (
-        f"committee of {members}: force spread up to {frames[force].info['forces_std_max']:.3g} "
-        f"eV/A (frame {force}), energy spread up to {frames[energy].info['energy_std']:.3g} eV "
-        f"(frame {energy}); select frames by forces_std_max for labelling"
+        f"committee of {members}: force spread up to {spreads[force][1]:.3g} eV/A (frame "
+        f"{force}), energy spread up to {spreads[energy][0]:.3g} eV (frame {energy}); select "
+        "frames by forces_std_max for labelling"
     )
 
 

@@ -262,12 +262,11 @@ def run_steps(apply: Callable, steps: int, update_kwargs: Callable | None = None
 
 def _space(atoms, jax_md):
     """JAX MD's displacement and shift functions of ``atoms``, the positions it integrates
-    (fractional for a periodic cell), the map back to Cartesian positions, and the box of the
-    neighbour list (``None`` in free space)."""
+    (fractional for a periodic cell) and the box (``None`` in free space)."""
     space = jax_md.space
     if not np.any(atoms.pbc):
         displacement, shift = space.free()
-        return displacement, shift, jnp.asarray(atoms.positions), lambda r: r, None
+        return displacement, shift, jnp.asarray(atoms.positions), None
     if not np.all(atoms.pbc) or atoms.cell.rank != 3:
         raise ValueError(
             f"JAX MD needs a structure periodic in all three directions or in none, got pbc="
@@ -277,7 +276,7 @@ def _space(atoms, jax_md):
     box = jnp.asarray(cell.T)  # JAX MD: lattice vectors are columns
     displacement, shift = space.periodic_general(box, fractional_coordinates=True)
     fractional = jnp.asarray(atoms.get_scaled_positions(wrap=True))
-    return displacement, shift, fractional, lambda r: np.asarray(r) @ cell, box
+    return displacement, shift, fractional, box
 
 
 def _check_cell_width(cell: np.ndarray, cutoff: float, when: str) -> None:
@@ -379,7 +378,7 @@ def run_md(
         raise ValueError(f"ensemble must be 'nve', 'langevin' or 'npt', got {ensemble!r}")
     if steps < 0 or interval < 1 or timestep_fs <= 0 or temperature_K < 0:
         raise ValueError("steps must be >= 0, interval >= 1, timestep > 0 and temperature >= 0")
-    displacement, shift, R, cartesian, box = _space(atoms, jax_md)
+    displacement, shift, R, box = _space(atoms, jax_md)
     if ensemble == "npt" and box is None:
         raise ValueError("ensemble 'npt' needs a cell periodic in all three directions")
     energy, cutoff = energy_fn_from_checkpoint(checkpoint, atoms.numbers, displacement)
@@ -435,11 +434,12 @@ def run_md(
         out = atoms.copy()
         state_box = current_box(state)
         if state_box is None:
-            out.positions = cartesian(state.position)
+            out.positions = np.asarray(state.position, np.float64)
             e = float(potential(state.position, neighbors))
         else:  # the cell of the state (it moves at constant pressure)
             cell = np.asarray(state_box, np.float64).T
-            _check_cell_width(cell, cutoff, f"after {steps_done} steps")
+            if ensemble == "npt":
+                _check_cell_width(cell, cutoff, f"after {steps_done} steps")
             out.set_cell(cell)
             out.positions = np.asarray(state.position, np.float64) @ cell
             e = float(potential(state.position, neighbors, box=state_box))

@@ -7,7 +7,17 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["SpeciesTable"]
+__all__ = ["SpeciesTable", "element_names"]
+
+
+def element_names(atomic_numbers: Iterable[int]) -> str:
+    """``"H (Z=1), N (Z=7)"``: elements named for an error message.
+
+    Examples:
+        >>> element_names([1, 7])
+        'H (Z=1), N (Z=7)'
+    """
+    return ", ".join(f"{_symbol(int(z))} (Z={int(z)})" for z in atomic_numbers)
 
 
 def _symbol(z: int) -> str:

@@ -21,18 +21,20 @@ __all__ = ["evaluate_committee", "format_committee_errors"]
 
 
 def _errors(energy_error: np.ndarray, atoms: np.ndarray, force_error: np.ndarray | None) -> dict:
-    """MAE and RMSE of energies (eV, eV/atom) and force components (eV/A)."""
-    per_atom = energy_error / atoms
-    out = {
-        "energy_mae": float(np.mean(np.abs(energy_error))),
-        "energy_rmse": float(np.sqrt(np.mean(energy_error**2))),
-        "energy_per_atom_mae": float(np.mean(np.abs(per_atom))),
-        "energy_per_atom_rmse": float(np.sqrt(np.mean(per_atom**2))),
-    }
+    """MAE and RMSE of energies (eV, eV/atom) and force components (eV/A), from the sums of
+    :func:`equitens.train.loss.errors_from_sums` (the training loop's definitions)."""
+    from equitens.train.loss import errors_from_sums
+
+    sums = {"energy_count": energy_error.size}
+    for name, error in (("energy", energy_error), ("energy_per_atom", energy_error / atoms)):
+        sums[f"{name}_abs"], sums[f"{name}_sq"] = np.sum(np.abs(error)), np.sum(error**2)
     if force_error is not None:
-        out["forces_mae"] = float(np.mean(np.abs(force_error)))
-        out["forces_rmse"] = float(np.sqrt(np.mean(force_error**2)))
-    return out
+        sums.update(
+            forces_abs=np.sum(np.abs(force_error)),
+            forces_sq=np.sum(force_error**2),
+            forces_count=force_error.size,
+        )
+    return errors_from_sums(sums)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -88,12 +88,12 @@ def _check_elements(configs: Sequence[Any], known: Sequence[int], what: str) -> 
 
     unknown = unknown_elements(configs, known)
     if unknown:
-        from ase.data import chemical_symbols
+        from equitens.data.species import element_names
 
-        names = ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in unknown)
         raise ValueError(
-            f"the {what} have {names}, which no training frame has: add frames with "
-            f"{'it' if len(unknown) == 1 else 'them'} to data.train_file, or leave them out"
+            f"the {what} have {element_names(unknown)}, which no training frame has: add "
+            f"frames with {'it' if len(unknown) == 1 else 'them'} to data.train_file, or leave "
+            "them out"
         )
 
 

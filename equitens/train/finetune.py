@@ -91,12 +91,6 @@ def finetune_model_section(
     return section
 
 
-def _element_names(numbers) -> str:
-    from ase.data import chemical_symbols
-
-    return ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in numbers)
-
-
 def onto_checkpoint_species(
     datasets: Datasets,
     species: Any,
@@ -141,9 +135,11 @@ def onto_checkpoint_species(
     # an element only the isolated-atom frames have (a shared E0 file) is left out
     unknown = [z for i, z in enumerate(have) if z not in known and i in used]
     if unknown:
+        from equitens.data.species import element_names
+
         raise ValueError(
-            f"training.init_from: the data has {_element_names(unknown)}, which the checkpoint's "
-            f"model does not know (it was trained on {_element_names(known)}): a model cannot "
+            f"training.init_from: the data has {element_names(unknown)}, which the checkpoint's "
+            f"model does not know (it was trained on {element_names(known)}): a model cannot "
             "be fine-tuned onto new elements; train a new model, or leave those frames out"
         )
     if atomic_energies not in ("checkpoint", "data"):
